@@ -1,0 +1,276 @@
+"""One supervised service at run time: its options, its run, and how a run ended."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, final
+
+import trio
+
+from ._errors import DoNotRestart, StartTimeout, StopSupervisor, WatchdogTimeout
+from ._logging import AnyLogger, ServiceLoggerAdapter, service_extra
+from ._policy import Backoff, Restart
+from ._service import ServiceSpec
+from ._status import Status
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+if TYPE_CHECKING:
+    from ._config import Settings
+
+_INF = math.inf
+_NO_KWARGS: dict[str, Any] = {}
+FATAL_EXCEPTIONS = (KeyboardInterrupt, SystemExit)
+
+
+@final
+class StopBatch:
+    """Counts the services of one stop request that have not ended yet."""
+
+    __slots__ = ("done", "remaining")
+
+    def __init__(self) -> None:
+        self.remaining = 0
+        self.done = trio.Event()
+
+    def child_ended(self) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.done.set()
+
+
+@final
+class Child:
+    """A service under one supervisor; the state its restart loop works on.
+
+    One object per service for the supervisor's lifetime, with slots only:
+    a supervisor of 100,000 services holds 100,000 of these.
+    """
+
+    __slots__ = (
+        "attempt",
+        "backoff",
+        "base_logger",
+        "id",
+        "in_run",
+        "interval",
+        "logger",
+        "loop_alive",
+        "name",
+        "ready",
+        "ready_waiter",
+        "removed",
+        "reported_running",
+        "restart",
+        "run_kwargs",
+        "running_since",
+        "scope",
+        "shutdown_timeout",
+        "spec",
+        "start_deadline",
+        "start_timeout",
+        "starting",
+        "stop_batches",
+        "stop_deadline",
+        "stop_event",
+        "stopping",
+        "watchdog",
+        "watchdog_deadline",
+    )
+
+    def __init__(
+        self, service_id: int, spec: ServiceSpec, name: str, settings: Settings
+    ) -> None:
+        from ._util import optional_seconds
+
+        self.id = service_id
+        self.name = name
+        self.spec = spec
+        self.restart: Restart = spec.restart
+        self.backoff: Backoff | None = spec.backoff or settings.backoff
+        self.interval = settings.restart_interval
+        self.ready = spec.ready
+        self.start_timeout = optional_seconds("start_timeout", spec.start_timeout)
+        shutdown_timeout = optional_seconds("shutdown_timeout", spec.shutdown_timeout)
+        self.shutdown_timeout = (
+            settings.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
+        )
+        self.watchdog = optional_seconds("watchdog", spec.watchdog)
+        self.base_logger: AnyLogger = settings.logger
+        self.logger: ServiceLoggerAdapter | None = None
+        self.run_kwargs: dict[str, Any] = _NO_KWARGS
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything about earlier runs of the supervisor."""
+        self.scope: trio.CancelScope | None = None
+        self.in_run = False
+        self.starting = False
+        self.stopping = False
+        self.removed = False
+        self.loop_alive = False
+        self.reported_running = False
+        self.stop_event: trio.Event | None = None
+        self.ready_waiter: trio.Event | None = None
+        self.stop_batches: list[StopBatch] | None = None
+        self.attempt = 0
+        self.running_since = 0.0
+        self.start_deadline = _INF
+        self.watchdog_deadline = _INF
+        self.stop_deadline = _INF
+
+    def __repr__(self) -> str:
+        return f"<service {self.id} {self.name!r}>"
+
+    # --- one run -------------------------------------------------------------
+
+    def begin_run(self, now: float) -> trio.CancelScope:
+        """Prepare the state of a new run starting at ``now``; return its scope."""
+        scope = trio.CancelScope()
+        self.scope = scope
+        self.in_run = True
+        self.stop_event = None
+        self.running_since = now
+        if self.ready:
+            self.starting = True
+            if self.start_timeout is not None:
+                self.start_deadline = now + self.start_timeout
+        if self.watchdog is not None:
+            self.watchdog_deadline = now + self.watchdog
+        if self.start_deadline != _INF or self.watchdog_deadline != _INF:
+            scope.deadline = min(self.start_deadline, self.watchdog_deadline)
+        return scope
+
+    def end_run(self) -> None:
+        self.in_run = False
+        self.starting = False
+        self.start_deadline = self.watchdog_deadline = self.stop_deadline = _INF
+
+    def refresh_deadline(self) -> None:
+        scope = self.scope
+        if scope is not None and self.in_run:
+            start = self.start_deadline if self.starting else _INF
+            scope.deadline = min(start, self.watchdog_deadline, self.stop_deadline)
+
+    def became_ready(self, now: float) -> None:
+        self.starting = False
+        self.start_deadline = _INF
+        self.running_since = now
+        self.refresh_deadline()
+
+    def heartbeat(self, now: float) -> None:
+        if self.watchdog is not None and self.in_run:
+            self.watchdog_deadline = now + self.watchdog
+            self.refresh_deadline()
+
+    def stop_requested_event(self) -> trio.Event:
+        event = self.stop_event
+        if event is None:
+            event = self.stop_event = trio.Event()
+            if self.stopping:
+                event.set()
+        return event
+
+    def request_stop(self, now: float) -> None:
+        """Ask the service to stop: set its event, cancel it now or after its
+        shutdown timeout (at once while it waits to be restarted)."""
+        self.stopping = True
+        if self.stop_event is not None:
+            self.stop_event.set()
+        scope = self.scope
+        if scope is None:
+            return
+        if self.shutdown_timeout == 0 or not self.in_run:
+            scope.cancel()
+        else:
+            self.stop_deadline = min(self.stop_deadline, now + self.shutdown_timeout)
+            self.refresh_deadline()
+
+    def get_logger(self) -> ServiceLoggerAdapter:
+        logger = self.logger
+        if logger is None:
+            logger = self.logger = ServiceLoggerAdapter(
+                self.base_logger, service_extra(self.id, self.name)
+            )
+        return logger
+
+    def next_delay(self, ended_at: float) -> float:
+        """Seconds to wait before the next restart, advancing the backoff."""
+        backoff = self.backoff
+        if backoff is None:
+            return self.interval
+        if ended_at - self.running_since >= backoff.reset_after:
+            self.attempt = 0
+        delay = backoff.delay(self.attempt)
+        self.attempt += 1
+        return delay
+
+    def timeout_error(self, now: float) -> Exception:
+        """Why the supervisor's deadline cancelled the run that ended at ``now``."""
+        if self.starting and self.start_timeout is not None:
+            return StartTimeout(
+                f"service {self.name!r} did not call task_status.started() "
+                f"within {self.start_timeout:g}s"
+            )
+        return WatchdogTimeout(
+            f"service {self.name!r} sent no heartbeat() within {self.watchdog:g}s"
+        )
+
+
+@final
+class ReadyStatus:
+    """The ``task_status`` a ``ready=True`` service gets: ``started()`` makes it
+    RUNNING and lets the next service start."""
+
+    __slots__ = ("_on_started", "_scope", "_used")
+
+    def __init__(self, scope: trio.CancelScope, on_started: Callable[[], None]) -> None:
+        self._scope = scope
+        self._on_started = on_started
+        self._used = False
+
+    def __repr__(self) -> str:
+        return f"<trio_supervisor task status, started={self._used}>"
+
+    def started(self, value: object = None) -> None:
+        """Report the service ready; ``value`` is ignored."""
+        if self._used:
+            raise RuntimeError("called 'started' twice on the same task status")
+        self._used = True
+        self._on_started()
+
+
+def without_cancelled(error: BaseException) -> BaseException | None:
+    """``error`` without its :class:`trio.Cancelled` parts (None if nothing stays)."""
+    if isinstance(error, trio.Cancelled):
+        return None
+    if isinstance(error, BaseExceptionGroup):
+        return error.split(trio.Cancelled)[1]
+    return error
+
+
+def consists_of(
+    error: BaseException,
+    kind: type[BaseException] | tuple[type[BaseException], ...],
+) -> bool:
+    """True when ``error`` is a ``kind``, or a group of nothing but ``kind``."""
+    if isinstance(error, kind):
+        return True
+    return isinstance(error, BaseExceptionGroup) and error.split(kind)[1] is None
+
+
+def contains(error: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """True when ``error`` is, or its group holds, one of ``kinds``."""
+    if isinstance(error, kinds):
+        return True
+    return isinstance(error, BaseExceptionGroup) and error.subgroup(kinds) is not None
+
+
+def status_of(error: BaseException | None) -> Status:
+    """The status of a run that ended with ``error`` (Cancelled already removed)."""
+    if error is None or consists_of(error, (DoNotRestart, StopSupervisor)):
+        return Status.STOPPED
+    return Status.ERROR if isinstance(error, Exception) else Status.PANIC

@@ -1,0 +1,111 @@
+"""Fan-out of status changes to listeners: one memory channel and one task each.
+
+Each change travels as the one frozen :class:`StatusUpdate` it made (or a
+removal mark), shared by every listener: the supervisor's cost per change is a
+``send_nowait`` per listener, whatever the number of services. Each listener's
+task keeps its own view of the table, applies the changes in order and hands
+the listener a fresh list after each one. A listener that falls more than its
+buffer behind stops being fed changes; its task drops what is queued and reads
+the supervisor's table once, which coalesces the backlog into the newest
+snapshot and keeps memory bounded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Mapping
+from typing import final
+
+import trio
+
+from ._child import FATAL_EXCEPTIONS, contains
+from ._config import StatusUpdateListener
+from ._logging import AnyLogger
+from ._status import StatusUpdate
+
+
+@final
+class Removal:
+    """The change that takes a service out of the snapshots."""
+
+    __slots__ = ("service_id",)
+
+    def __init__(self, service_id: int) -> None:
+        self.service_id = service_id
+
+
+Change = StatusUpdate | Removal
+
+
+def listener_name(listener: object) -> str:
+    name = getattr(listener, "__qualname__", None)
+    return name if isinstance(name, str) else repr(listener)
+
+
+@final
+class ListenerFeed:
+    """One listener, its channel, and whether it has fallen behind."""
+
+    __slots__ = ("done", "lagging", "listener", "name", "receive", "send")
+
+    def __init__(self, listener: StatusUpdateListener, buffer: int) -> None:
+        self.listener = listener
+        self.name = listener_name(listener)
+        self.send, self.receive = trio.open_memory_channel[Change](buffer)
+        self.lagging = False
+        self.done = False
+
+    def push(self, change: Change) -> None:
+        """Queue ``change``, or mark the listener behind when its buffer is full."""
+        if not self.lagging:
+            try:
+                self.send.send_nowait(change)
+            except trio.WouldBlock:
+                self.lagging = True
+
+    async def deliver(
+        self, table: Mapping[int, StatusUpdate], logger: AnyLogger
+    ) -> None:
+        """Feed the listener until the channel closes and everything is delivered."""
+        view: dict[int, StatusUpdate] = {}
+        receive = self.receive
+        while True:
+            if self.lagging:
+                closed = False
+                while True:
+                    try:
+                        receive.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    except trio.EndOfChannel:
+                        closed = True
+                        break
+                self.lagging = False
+                view = dict(table)
+                await self._call(list(view.values()), logger)
+                if closed:
+                    return
+                continue
+            try:
+                change = await receive.receive()
+            except trio.EndOfChannel:
+                return
+            if type(change) is StatusUpdate:
+                view[change.service_id] = change
+            else:
+                view.pop(change.service_id, None)
+            await self._call(list(view.values()), logger)
+
+    async def _call(self, snapshot: list[StatusUpdate], logger: AnyLogger) -> None:
+        try:
+            result = self.listener(snapshot)
+            if inspect.isawaitable(result):
+                await result
+        except BaseException as exc:
+            if contains(exc, (trio.Cancelled, *FATAL_EXCEPTIONS)):
+                raise
+            if logger.isEnabledFor(logging.ERROR):
+                logger.error(
+                    "status update listener %s raised", self.name, exc_info=exc
+                )

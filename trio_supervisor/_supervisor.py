@@ -1,0 +1,661 @@
+"""The supervisor: a nursery of restart loops, the policies that steer them, and a
+graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any, final
+
+import outcome
+import trio
+
+from . import _util
+from ._child import (
+    FATAL_EXCEPTIONS,
+    Child,
+    ReadyStatus,
+    StopBatch,
+    consists_of,
+    contains,
+    status_of,
+    without_cancelled,
+)
+from ._config import Config, check_unique_name, settle
+from ._context import CURRENT_CHILD
+from ._errors import DoNotRestart, RestartIntensityExceeded, StopSupervisor
+from ._listeners import ListenerFeed, Removal
+from ._logging import service_extra
+from ._policy import Restart, Strategy
+from ._service import Service, ServiceSpec, as_spec
+from ._status import Status, StatusUpdate
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._service import ServiceOptions
+
+_NO_KWARGS: dict[str, Any] = {}
+_FIRST_SLOW_STOP_WARNING = 1.0
+"""Seconds after the longest shutdown timeout before naming services not yet ended."""
+_LAST_SLOW_STOP_WARNING = 60.0
+"""The warnings' interval doubles up to this."""
+
+
+@final
+class Supervisor:
+    """Starts services, restarts those that end, reports every change, stops them all.
+
+    ``await supervisor.run()`` runs until the caller's cancel scope cancels
+    it, :meth:`stop` is called, or a service raises :class:`StopSupervisor`::
+
+        supervisor = Supervisor(Config(services=[new_service("poller", poll)]))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(supervisor.run)  # every service is RUNNING
+            ...
+            supervisor.stop()
+
+    A supervisor is itself a :class:`Service` (it has a ``name`` and ``run``),
+    so supervisors can supervise supervisors.
+
+    Raises:
+        TypeError: The config, or a field of it, has the wrong type.
+        ValueError: A field of the config has a bad value.
+    """
+
+    def __init__(self, config: Config) -> None:
+        settings = settle(config)
+        self._settings = settings
+        self._logger = settings.logger
+        self._children: dict[int, Child] = {}
+        self._names: set[str] = set()
+        self._next_id = 0
+        for spec in settings.specs:
+            self._new_child(spec, spec.name)
+        self._running = False
+        self._stopping = False
+        self._table: dict[int, StatusUpdate] = {}
+        self._feeds: list[ListenerFeed] = []
+        self._nursery: trio.Nursery | None = None
+        self._shutdown = trio.Event()
+        self._shutdown_error: BaseException | None = None
+        self._startup_scope: trio.CancelScope | None = None
+        self._coordinator_scope: trio.CancelScope | None = None
+        self._startup_done = trio.Event()
+        self._pending_first_runs = 0
+        self._restarts: deque[StatusUpdate] | None = None
+        self._group_requests: trio.MemorySendChannel[StatusUpdate] | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "idle"
+        return f"<Supervisor {self.name!r} {state}, {len(self._children)} services>"
+
+    @property
+    def name(self) -> str:
+        """The supervisor's name as a service: ``Config.name``."""
+        return self._settings.name
+
+    def statuses(self) -> list[StatusUpdate]:
+        """The latest update of every service, in id order.
+
+        Services that were removed are left out, so key by ``service_id``::
+
+            failed = [u.service_name for u in supervisor.statuses() if u.err]
+        """
+        return list(self._table.values())
+
+    # --- control ---------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop every service gracefully, then let ``run()`` return normally.
+
+        Callable from any task of the same Trio run; a no-op when the
+        supervisor is not running or already stopping.
+        """
+        if self._running:
+            self._begin_shutdown(None)
+
+    def add(self, service: Service, **options: Unpack[ServiceOptions]) -> int:
+        """Supervise ``service`` too, with the options of :class:`ServiceSpec`.
+
+        While the supervisor runs, the service starts at once; before, it joins
+        the services of the next run. Ids are never reused::
+
+            service_id = supervisor.add(new_service("tenant-42", serve, 42))
+
+        Returns:
+            The new service's id.
+
+        Raises:
+            TypeError: ``service`` is not a service, or an option has the wrong
+                type.
+            ValueError: An option has a bad value, or the name is taken.
+            RuntimeError: The supervisor is stopping.
+        """
+        spec = as_spec("service", service, options)
+        if self._running and self._stopping:
+            raise RuntimeError(
+                f"supervisor {self.name!r} is stopping; cannot add {spec.name!r}"
+            )
+        child = self._new_child(spec, check_unique_name(self._names, spec, "service"))
+        if self._nursery is not None:
+            child.reported_running = True
+            self._start_child(child)
+        return child.id
+
+    async def remove(self, service_id: int) -> None:
+        """Stop the service ``service_id`` gracefully and forget it.
+
+        Returns once it has ended; it then leaves the snapshots (listeners get
+        one without it) and is never restarted::
+
+            await supervisor.remove(service_id)
+
+        Raises:
+            TypeError: ``service_id`` is not an int.
+            ValueError: No service has that id.
+        """
+        _util.integer("service_id", service_id, minimum=0)
+        child = self._children.get(service_id)
+        if child is None:
+            raise ValueError(f"service_id: no service has id {service_id!r}")
+        child.removed = True
+        if child.loop_alive:
+            await self._stop_children([child])
+        else:
+            self._forget(child)
+        await trio.lowlevel.checkpoint()
+
+    # --- running ---------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Supervise until cancelled, :meth:`stop` is called, or a service
+        raises :class:`StopSupervisor`.
+
+        With ``await nursery.start(supervisor.run)``, returns once every
+        service has reported RUNNING (or ended its first run). Shutting down
+        stops every service gracefully and lets every listener receive the
+        final snapshot, whatever ended the run.
+
+        Raises:
+            trio.Cancelled: The caller's scope was cancelled (after the
+                graceful shutdown), bare.
+            RestartIntensityExceeded: More restarts were needed than allowed.
+            KeyboardInterrupt: A service raised it (likewise ``SystemExit``).
+            RuntimeError: The supervisor is running already.
+        """
+        if self._running:
+            raise RuntimeError(f"supervisor {self.name!r} is already running")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._running = True
+        try:
+            self._reset()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._stop_on_cancel)
+                with trio.CancelScope(shield=True):
+                    result = await outcome.acapture(self._supervise, task_status)
+                nursery.cancel_scope.cancel()
+        finally:
+            self._running = False
+            self._nursery = None
+        # A caller's cancellation leaves the nursery through our watcher; raise
+        # it here, bare, as Trio expects of a cancelled call.
+        if isinstance(result, outcome.Error):
+            result.unwrap()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    def _reset(self) -> None:
+        self._stopping = False
+        self._table = {}
+        self._shutdown = trio.Event()
+        self._shutdown_error = None
+        self._startup_done = trio.Event()
+        max_restarts = self._settings.max_restarts
+        self._restarts = None if max_restarts is None else deque(maxlen=max_restarts)
+        for child in self._children.values():
+            child.reset()
+
+    async def _stop_on_cancel(self) -> None:
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            self._begin_shutdown(None)
+
+    async def _stop_with_parent(self, parent_stopping: trio.Event) -> None:
+        await parent_stopping.wait()
+        self._begin_shutdown(None)
+
+    def _begin_shutdown(self, error: BaseException | None) -> None:
+        if error is not None and self._shutdown_error is None:
+            self._shutdown_error = error
+        if self._stopping:
+            return
+        self._stopping = True
+        self._shutdown.set()
+        for scope in (self._startup_scope, self._coordinator_scope):
+            if scope is not None:
+                scope.cancel()
+
+    async def _supervise(self, task_status: trio.TaskStatus[None]) -> None:
+        settings = self._settings
+        feeds = self._feeds = [
+            ListenerFeed(listener, settings.listener_buffer)
+            for listener in settings.listeners
+        ]
+        listeners_done = trio.Event()
+        async with trio.open_nursery() as listener_nursery:
+            for feed in feeds:
+                listener_nursery.start_soon(
+                    self._feed_listener,
+                    feed,
+                    listeners_done,
+                    name=f"listener {feed.name}",
+                )
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    await self._serve(nursery, task_status)
+            finally:
+                self._nursery = None
+                await self._close_feeds(feeds, listener_nursery, listeners_done)
+        error, self._shutdown_error = self._shutdown_error, None
+        if error is not None:
+            raise error
+
+    async def _serve(
+        self, nursery: trio.Nursery, task_status: trio.TaskStatus[None]
+    ) -> None:
+        if self._settings.strategy is not Strategy.ONE_FOR_ONE:
+            send, receive = trio.open_memory_channel[StatusUpdate](math.inf)
+            self._group_requests = send
+            nursery.start_soon(self._coordinate, receive)
+        parent = CURRENT_CHILD.get(None)
+        if parent is not None:
+            nursery.start_soon(self._stop_with_parent, parent.stop_requested_event())
+        started = False
+        with trio.CancelScope() as self._startup_scope:
+            children = list(self._children.values())
+            self._pending_first_runs = len(children)
+            await self._start_in_order(children)
+            if self._pending_first_runs:
+                await self._startup_done.wait()
+            task_status.started()
+            started = True
+        self._startup_scope = None
+        self._startup_done.set()
+        await self._shutdown.wait()
+        await self._stop_children([c for c in self._children.values() if c.loop_alive])
+        if not started:
+            task_status.started()
+        nursery.cancel_scope.cancel()
+
+    async def _feed_listener(self, feed: ListenerFeed, all_done: trio.Event) -> None:
+        try:
+            await feed.deliver(self._table, self._logger)
+        finally:
+            feed.done = True
+            if all(feed.done for feed in self._feeds):
+                all_done.set()
+
+    async def _close_feeds(
+        self,
+        feeds: list[ListenerFeed],
+        listener_nursery: trio.Nursery,
+        all_done: trio.Event,
+    ) -> None:
+        """Let every listener receive the last snapshots, within its timeout."""
+        for feed in feeds:
+            feed.send.close()
+        if not feeds:
+            return
+        timeout = self._settings.listener_shutdown_timeout
+        with trio.move_on_after(timeout):
+            await all_done.wait()
+        late = [feed.name for feed in feeds if not feed.done]
+        if late:
+            self._logger.warning(
+                "status update listener(s) %s still busy %gs into shutdown; "
+                "cancelling them",
+                ", ".join(late),
+                timeout,
+            )
+            listener_nursery.cancel_scope.cancel()
+
+    # --- starting -------------------------------------------------------------
+
+    def _new_child(self, spec: ServiceSpec, name: str) -> Child:
+        child = Child(self._next_id, spec, name, self._settings)
+        self._next_id += 1
+        self._children[child.id] = child
+        self._names.add(name)
+        return child
+
+    def _start_child(self, child: Child) -> None:
+        if self._stopping or child.loop_alive or child.removed:
+            return
+        assert self._nursery is not None
+        child.stopping = False
+        child.loop_alive = True
+        if child.ready:
+            child.ready_waiter = trio.Event()
+        self._record(child, Status.IDLE)
+        self._nursery.start_soon(self._child_loop, child, name=child.name)
+
+    async def _start_in_order(self, children: Sequence[Child]) -> None:
+        for child in children:
+            self._start_child(child)
+            waiter = child.ready_waiter
+            if waiter is not None:
+                await waiter.wait()
+
+    def _first_run_done(self, child: Child) -> None:
+        if not child.reported_running:
+            child.reported_running = True
+            self._pending_first_runs -= 1
+            if self._pending_first_runs == 0:
+                self._startup_done.set()
+
+    def _ready(self, child: Child, scope: trio.CancelScope) -> None:
+        if child.scope is not scope or not child.in_run:
+            raise RuntimeError(
+                f"service {child.name!r} called task_status.started() "
+                "after its run ended"
+            )
+        now = trio.current_time()
+        child.became_ready(now)
+        self._record(child, Status.RUNNING, None, now)
+        self._first_run_done(child)
+        waiter = child.ready_waiter
+        if waiter is not None:
+            child.ready_waiter = None
+            waiter.set()
+
+    # --- the restart loop -----------------------------------------------------
+
+    async def _child_loop(self, child: Child) -> None:
+        CURRENT_CHILD.set(child)
+        try:
+            while not child.stopping:
+                update = await self._run_once(child)
+                if not self._restart_allowed(child, update):
+                    return
+                if self._group_requests is not None:
+                    self._group_requests.send_nowait(update)
+                    return
+                delay = child.next_delay(update.time)
+                self._log_restart(child, delay)
+                if delay > 0:
+                    with trio.CancelScope() as child.scope:
+                        await trio.sleep_until(update.time + delay)
+                else:
+                    await trio.lowlevel.checkpoint()
+                if child.stopping:
+                    return
+                self._record(child, Status.IDLE)
+            if self._table[child.id].status is Status.IDLE:
+                self._record(child, Status.STOPPED)
+        finally:
+            self._child_loop_ended(child)
+
+    def _child_loop_ended(self, child: Child) -> None:
+        child.loop_alive = False
+        child.scope = None
+        self._first_run_done(child)
+        waiter = child.ready_waiter
+        if waiter is not None:
+            child.ready_waiter = None
+            waiter.set()
+        if child.removed:
+            self._forget(child)
+        batches = child.stop_batches
+        if batches is not None:
+            child.stop_batches = None
+            for batch in batches:
+                batch.child_ended()
+
+    async def _run_once(self, child: Child) -> StatusUpdate:
+        """Run the service once; record RUNNING (unless it signals readiness
+        itself) and the end; return the end's update."""
+        now = trio.current_time()
+        scope = child.begin_run(now)
+        if child.ready:
+            kwargs: dict[str, Any] = {
+                "task_status": ReadyStatus(scope, partial(self._ready, child, scope))
+            }
+        else:
+            kwargs = _NO_KWARGS
+            self._record(child, Status.RUNNING, None, now)
+            self._first_run_done(child)
+        error: BaseException | None = None
+        with scope:
+            try:
+                await child.spec.open_run(kwargs)
+            except BaseException as exc:
+                error = exc
+        cause = None if error is None else without_cancelled(error)
+        if error is not None and cause is None and not scope.cancel_called:
+            # Cancelled by a scope outside the supervisor's own: not a run's end.
+            child.end_run()
+            raise error
+        if cause is None and scope.cancel_called and not child.stopping:
+            cause = child.timeout_error(trio.current_time())
+        child.end_run()
+        waiter = child.ready_waiter
+        if waiter is not None:
+            child.ready_waiter = None
+            waiter.set()
+        update = self._record(child, status_of(cause), cause)
+        error = cause = None  # the update holds the error; our frame must not
+        err = update.err
+        if err is not None:
+            self._log_failure(child, update)
+            if contains(err, FATAL_EXCEPTIONS):
+                self._begin_shutdown(err)
+            elif consists_of(err, StopSupervisor):
+                self._begin_shutdown(None)
+        return update
+
+    def _restart_allowed(self, child: Child, update: StatusUpdate) -> bool:
+        if child.stopping or child.removed or self._stopping:
+            return False
+        policy = child.restart
+        if policy is Restart.TEMPORARY:
+            return False
+        if policy is Restart.TRANSIENT and update.status is Status.STOPPED:
+            return False
+        if update.err is not None and consists_of(update.err, DoNotRestart):
+            return False
+        return self._count_restart(update)
+
+    def _count_restart(self, update: StatusUpdate) -> bool:
+        """Count one more restart; refuse it and shut down past the intensity."""
+        restarts = self._restarts
+        settings = self._settings
+        limit = settings.max_restarts
+        if restarts is None or limit is None:
+            return True
+        while restarts and update.time - restarts[0].time > settings.max_seconds:
+            restarts.popleft()
+        if len(restarts) < limit:
+            restarts.append(update)
+            return True
+        failures = [*restarts, update]
+        self._begin_shutdown(
+            RestartIntensityExceeded(
+                f"{len(failures)} service ends needed a restart within "
+                f"{settings.max_seconds:g}s; at most {settings.max_restarts} allowed",
+                failures,
+            )
+        )
+        return False
+
+    # --- group strategies -----------------------------------------------------
+
+    async def _coordinate(
+        self, requests: trio.MemoryReceiveChannel[StatusUpdate]
+    ) -> None:
+        with trio.CancelScope() as self._coordinator_scope:
+            await self._startup_done.wait()
+            async for update in requests:
+                await self._restart_group(self._children[update.service_id], update)
+
+    async def _restart_group(self, failed: Child, update: StatusUpdate) -> None:
+        if failed.loop_alive or failed.removed:
+            return  # already restarted by an earlier group restart
+        rest_only = self._settings.strategy is Strategy.REST_FOR_ONE
+        group = [
+            child
+            for child in self._children.values()
+            if not child.removed and (not rest_only or child.id >= failed.id)
+        ]
+        to_restart = [
+            child
+            for child in group
+            if child is failed
+            or (child.loop_alive and child.restart is not Restart.TEMPORARY)
+        ]
+        await self._stop_children([child for child in group if child.loop_alive])
+        delay = failed.next_delay(update.time)
+        self._log_restart(failed, delay, group=to_restart)
+        await trio.sleep_until(update.time + delay)
+        await self._start_in_order(to_restart)
+
+    # --- stopping -------------------------------------------------------------
+
+    async def _stop_children(self, children: list[Child]) -> None:
+        if self._settings.reverse_shutdown:
+            for child in reversed(children):
+                await self._stop_and_wait([child])
+        else:
+            await self._stop_and_wait(children)
+
+    async def _stop_and_wait(self, children: list[Child]) -> None:
+        batch = StopBatch()
+        now = trio.current_time()
+        longest = 0.0
+        for child in children:
+            if not child.loop_alive:
+                continue
+            batch.remaining += 1
+            if child.stop_batches is None:
+                child.stop_batches = [batch]
+            else:
+                child.stop_batches.append(batch)
+            longest = max(longest, child.shutdown_timeout)
+            child.request_stop(now)
+        if not batch.remaining:
+            return
+        wait = longest + _FIRST_SLOW_STOP_WARNING
+        while True:
+            with trio.move_on_after(wait):
+                await batch.done.wait()
+            if batch.done.is_set():
+                return
+            late = [c.name for c in children if batch in (c.stop_batches or ())]
+            self._logger.warning(
+                "still waiting for %d service(s) to stop: %s",
+                len(late),
+                ", ".join(late),
+            )
+            wait = min(wait * 2, _LAST_SLOW_STOP_WARNING)
+
+    def _forget(self, child: Child) -> None:
+        if self._children.pop(child.id, None) is None:
+            return
+        self._names.discard(child.name)
+        if self._table.pop(child.id, None) is not None:
+            removal = Removal(child.id)
+            for feed in self._feeds:
+                feed.push(removal)
+
+    # --- reporting ------------------------------------------------------------
+
+    def _record(
+        self,
+        child: Child,
+        status: Status,
+        err: BaseException | None = None,
+        now: float | None = None,
+    ) -> StatusUpdate:
+        update = StatusUpdate(
+            child.id,
+            child.name,
+            trio.current_time() if now is None else now,
+            status,
+            err,
+        )
+        self._table[child.id] = update
+        for feed in self._feeds:
+            feed.push(update)
+        logger = self._logger
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "service %s (id %d): %s",
+                child.name,
+                child.id,
+                status,
+                extra=service_extra(child.id, child.name),
+            )
+        return update
+
+    def _log_failure(self, child: Child, update: StatusUpdate) -> None:
+        logger = self._logger
+        if update.status is not Status.STOPPED and logger.isEnabledFor(logging.ERROR):
+            logger.error(
+                "service %s (id %d) failed: %s",
+                child.name,
+                child.id,
+                update.status,
+                exc_info=update.err,
+                extra=service_extra(child.id, child.name),
+            )
+
+    def _log_restart(
+        self, child: Child, delay: float, group: Sequence[Child] = ()
+    ) -> None:
+        logger = self._logger
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "restarting service %s (id %d) in %gs%s",
+                child.name,
+                child.id,
+                delay,
+                f" with {', '.join(c.name for c in group)}" if group else "",
+                extra=service_extra(child.id, child.name),
+            )
+
+
+@asynccontextmanager
+async def open_supervisor(config: Config) -> AsyncIterator[Supervisor]:
+    """Run a supervisor in the background while the block runs.
+
+    Entering returns once every service has reported RUNNING; leaving stops
+    every service gracefully and waits for them. An exception in the block
+    stops them too, then propagates; an exception of the supervisor's
+    (:class:`RestartIntensityExceeded`) cancels the block and propagates::
+
+        async with open_supervisor(Config(services=services)) as supervisor:
+            await serve_requests()
+    """
+    supervisor = Supervisor(config)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(supervisor.run)
+            try:
+                yield supervisor
+            finally:
+                supervisor.stop()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
