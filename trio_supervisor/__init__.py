@@ -16,7 +16,7 @@ from ._errors import (
 )
 from ._policy import Backoff, Restart, Strategy
 from ._service import Service, ServiceOptions, ServiceSpec, new_service
-from ._status import Status, StatusUpdate
+from ._status import Phase, Status, StatusUpdate
 from ._supervisor import Supervisor, open_supervisor
 from ._util import fixup_module_metadata as _fixup_module_metadata
 
@@ -24,6 +24,7 @@ __all__ = [
     "Backoff",
     "Config",
     "DoNotRestart",
+    "Phase",
     "Restart",
     "RestartIntensityExceeded",
     "Service",

@@ -52,6 +52,7 @@ class Child:
 
     __slots__ = (
         "attempt",
+        "awaiting_group_restart",
         "backoff",
         "base_logger",
         "id",
@@ -112,6 +113,7 @@ class Child:
         self.stopping = False
         self.removed = False
         self.loop_alive = False
+        self.awaiting_group_restart = False
         self.reported_running = False
         self.stop_event: trio.Event | None = None
         self.ready_waiter: trio.Event | None = None

@@ -80,3 +80,28 @@ class StatusUpdate:
             "time": self.time,
             "status": int(self.status),
         }
+
+
+@final
+class Phase(enum.IntEnum):
+    """Where a supervisor is in its run, in the order it gets there.
+
+    ``await supervisor.wait_phase(Phase.RUNNING)`` waits for startup::
+
+        >>> Phase.STARTING < Phase.RUNNING < Phase.STOPPING
+        True
+    """
+
+    IDLE = 0
+    """Not run yet."""
+    STARTING = 1
+    """``run()`` is starting the services in order."""
+    RUNNING = 2
+    """Every service has reported RUNNING (or ended its first run)."""
+    STOPPING = 3
+    """Shutdown has begun: services are being stopped."""
+    STOPPED = 4
+    """``run()`` has ended; a new ``run()`` starts again at STARTING."""
+
+    def __str__(self) -> str:
+        return self.name.capitalize()

@@ -33,7 +33,7 @@ from ._listeners import ListenerFeed, Removal
 from ._logging import service_extra
 from ._policy import Restart, Strategy
 from ._service import Service, ServiceSpec, as_spec
-from ._status import Status, StatusUpdate
+from ._status import Phase, Status, StatusUpdate
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -82,6 +82,8 @@ class Supervisor:
             self._new_child(spec, spec.name)
         self._running = False
         self._stopping = False
+        self._phase = Phase.IDLE
+        self._phase_changed = trio.lowlevel.ParkingLot()
         self._table: dict[int, StatusUpdate] = {}
         self._feeds: list[ListenerFeed] = []
         self._nursery: trio.Nursery | None = None
@@ -102,6 +104,53 @@ class Supervisor:
     def name(self) -> str:
         """The supervisor's name as a service: ``Config.name``."""
         return self._settings.name
+
+    @property
+    def running(self) -> bool:
+        """True while ``run()`` is in progress, shutdown included."""
+        return self._running
+
+    @property
+    def phase(self) -> Phase:
+        """Where the supervisor is in its run."""
+        return self._phase
+
+    async def wait_phase(self, phase: Phase) -> None:
+        """Wait until the supervisor has reached ``phase`` (or a later one).
+
+        A run goes STARTING, RUNNING, STOPPING, STOPPED; one stopped during
+        startup skips RUNNING, which then counts as reached::
+
+            await supervisor.wait_phase(Phase.RUNNING)
+        """
+        if not isinstance(phase, Phase):
+            raise TypeError(f"phase must be a Phase, got {phase!r}")
+        while self._phase < phase:
+            await self._phase_changed.park()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    def _set_phase(self, phase: Phase) -> None:
+        self._phase = phase
+        self._phase_changed.unpark_all()
+
+    def unready_services(self) -> list[StatusUpdate]:
+        """The latest update of every service that should be RUNNING and is not.
+
+        A service that ended for good by its policy (``TEMPORARY``, a clean
+        ``TRANSIENT`` stop, :class:`DoNotRestart`) need not run; one waiting
+        to be restarted should. Empty when the supervisor is ready::
+
+            ready = not supervisor.unready_services()
+        """
+        table = self._table
+        return [
+            update
+            for child in self._children.values()
+            if (child.loop_alive or child.awaiting_group_restart)
+            and (update := table.get(child.id)) is not None
+            and update.status is not Status.RUNNING
+        ]
 
     def statuses(self) -> list[StatusUpdate]:
         """The latest update of every service, in id order.
@@ -208,6 +257,7 @@ class Supervisor:
         finally:
             self._running = False
             self._nursery = None
+            self._set_phase(Phase.STOPPED)
         # A caller's cancellation leaves the nursery through our watcher; raise
         # it here, bare, as Trio expects of a cancelled call.
         if isinstance(result, outcome.Error):
@@ -216,6 +266,7 @@ class Supervisor:
 
     def _reset(self) -> None:
         self._stopping = False
+        self._set_phase(Phase.STARTING)
         self._table = {}
         self._shutdown = trio.Event()
         self._shutdown_error = None
@@ -241,6 +292,7 @@ class Supervisor:
         if self._stopping:
             return
         self._stopping = True
+        self._set_phase(Phase.STOPPING)
         self._shutdown.set()
         for scope in (self._startup_scope, self._coordinator_scope):
             if scope is not None:
@@ -289,6 +341,7 @@ class Supervisor:
             await self._start_in_order(children)
             if self._pending_first_runs:
                 await self._startup_done.wait()
+            self._set_phase(Phase.RUNNING)
             task_status.started()
             started = True
         self._startup_scope = None
@@ -390,6 +443,7 @@ class Supervisor:
                 if not self._restart_allowed(child, update):
                     return
                 if self._group_requests is not None:
+                    child.awaiting_group_restart = True
                     self._group_requests.send_nowait(update)
                     return
                 delay = child.next_delay(update.time)
@@ -510,8 +564,8 @@ class Supervisor:
                 await self._restart_group(self._children[update.service_id], update)
 
     async def _restart_group(self, failed: Child, update: StatusUpdate) -> None:
-        if failed.loop_alive or failed.removed:
-            return  # already restarted by an earlier group restart
+        if not failed.awaiting_group_restart or failed.removed:
+            return  # restarted by an earlier group restart
         rest_only = self._settings.strategy is Strategy.REST_FOR_ONE
         group = [
             child
@@ -521,13 +575,15 @@ class Supervisor:
         to_restart = [
             child
             for child in group
-            if child is failed
+            if child.awaiting_group_restart
             or (child.loop_alive and child.restart is not Restart.TEMPORARY)
         ]
         await self._stop_children([child for child in group if child.loop_alive])
         delay = failed.next_delay(update.time)
         self._log_restart(failed, delay, group=to_restart)
         await trio.sleep_until(update.time + delay)
+        for child in to_restart:
+            child.awaiting_group_restart = False
         await self._start_in_order(to_restart)
 
     # --- stopping -------------------------------------------------------------
