@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, final
@@ -86,6 +86,7 @@ class Supervisor:
         self._phase_changed = trio.lowlevel.ParkingLot()
         self._table: dict[int, StatusUpdate] = {}
         self._feeds: list[ListenerFeed] = []
+        self._observers: list[Callable[[StatusUpdate], object]] = []
         self._nursery: trio.Nursery | None = None
         self._shutdown = trio.Event()
         self._shutdown_error: BaseException | None = None
@@ -653,6 +654,8 @@ class Supervisor:
         self._table[child.id] = update
         for feed in self._feeds:
             feed.push(update)
+        if self._observers:
+            self._notify_observers(update)
         logger = self._logger
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -663,6 +666,21 @@ class Supervisor:
                 extra=service_extra(child.id, child.name),
             )
         return update
+
+    def _observe(
+        self, observer: Callable[[StatusUpdate], object]
+    ) -> Callable[[], None]:
+        """Call ``observer`` synchronously with every update from now on, never
+        coalesced (for the package's metrics); returns the function that stops it."""
+        self._observers.append(observer)
+        return partial(self._observers.remove, observer)
+
+    def _notify_observers(self, update: StatusUpdate) -> None:
+        for observer in self._observers:
+            try:
+                observer(update)
+            except Exception:
+                self._logger.exception("status observer %r raised", observer)
 
     def _log_failure(self, child: Child, update: StatusUpdate) -> None:
         logger = self._logger
