@@ -51,10 +51,12 @@ class Child:
     """
 
     __slots__ = (
+        "args",
         "attempt",
         "awaiting_group_restart",
         "backoff",
         "base_logger",
+        "fn",
         "id",
         "in_run",
         "interval",
@@ -66,8 +68,8 @@ class Child:
         "removed",
         "reported_running",
         "restart",
-        "run_kwargs",
         "running_since",
+        "runs",
         "scope",
         "shutdown_timeout",
         "spec",
@@ -90,6 +92,7 @@ class Child:
         self.id = service_id
         self.name = name
         self.spec = spec
+        self.fn, self.args = spec.entry_point()
         self.restart: Restart = spec.restart
         self.backoff: Backoff | None = spec.backoff or settings.backoff
         self.interval = settings.restart_interval
@@ -102,7 +105,6 @@ class Child:
         self.watchdog = optional_seconds("watchdog", spec.watchdog)
         self.base_logger: AnyLogger = settings.logger
         self.logger: ServiceLoggerAdapter | None = None
-        self.run_kwargs: dict[str, Any] = _NO_KWARGS
         self.reset()
 
     def reset(self) -> None:
@@ -119,6 +121,7 @@ class Child:
         self.ready_waiter: trio.Event | None = None
         self.stop_batches: list[StopBatch] | None = None
         self.attempt = 0
+        self.runs = 0
         self.running_since = 0.0
         self.start_deadline = _INF
         self.watchdog_deadline = _INF
@@ -129,10 +132,10 @@ class Child:
 
     # --- one run -------------------------------------------------------------
 
-    def begin_run(self, now: float) -> trio.CancelScope:
-        """Prepare the state of a new run starting at ``now``; return its scope."""
-        scope = trio.CancelScope()
+    def begin_run(self, now: float, scope: trio.CancelScope) -> None:
+        """Prepare the state of a new run in ``scope``, starting at ``now``."""
         self.scope = scope
+        self.runs += 1
         self.in_run = True
         self.stop_event = None
         self.running_since = now
@@ -144,11 +147,13 @@ class Child:
             self.watchdog_deadline = now + self.watchdog
         if self.start_deadline != _INF or self.watchdog_deadline != _INF:
             scope.deadline = min(self.start_deadline, self.watchdog_deadline)
-        return scope
 
     def end_run(self) -> None:
+        """Clear the run's state; its scope may serve the next run."""
         self.in_run = False
         self.starting = False
+        if self.scope is not None and self.scope.deadline != _INF:
+            self.scope.deadline = _INF
         self.start_deadline = self.watchdog_deadline = self.stop_deadline = _INF
 
     def refresh_deadline(self) -> None:
@@ -176,12 +181,16 @@ class Child:
                 event.set()
         return event
 
-    def request_stop(self, now: float) -> None:
-        """Ask the service to stop: set its event, cancel it now or after its
-        shutdown timeout (at once while it waits to be restarted)."""
+    def mark_stopping(self) -> None:
+        """Tell the service, and its loop, that the supervisor stops it."""
         self.stopping = True
         if self.stop_event is not None:
             self.stop_event.set()
+
+    def request_stop(self, now: float) -> None:
+        """Ask the service to stop: set its event, cancel it now or after its
+        shutdown timeout (at once while it waits to be restarted)."""
+        self.mark_stopping()
         scope = self.scope
         if scope is None:
             return
@@ -210,8 +219,8 @@ class Child:
         self.attempt += 1
         return delay
 
-    def timeout_error(self, now: float) -> Exception:
-        """Why the supervisor's deadline cancelled the run that ended at ``now``."""
+    def timeout_error(self) -> Exception:
+        """Why the supervisor's deadline cancelled the run."""
         if self.starting and self.start_timeout is not None:
             return StartTimeout(
                 f"service {self.name!r} did not call task_status.started() "
@@ -227,10 +236,9 @@ class ReadyStatus:
     """The ``task_status`` a ``ready=True`` service gets: ``started()`` makes it
     RUNNING and lets the next service start."""
 
-    __slots__ = ("_on_started", "_scope", "_used")
+    __slots__ = ("_on_started", "_used")
 
-    def __init__(self, scope: trio.CancelScope, on_started: Callable[[], None]) -> None:
-        self._scope = scope
+    def __init__(self, on_started: Callable[[], None]) -> None:
         self._on_started = on_started
         self._used = False
 

@@ -186,7 +186,9 @@ def settle(config: Config) -> Settings:
         strategy=config.strategy,
         backoff=config.backoff,
         max_restarts=max_restarts,
-        max_seconds=_util.seconds("Config.max_seconds", max_seconds or 0.0),
+        max_seconds=0.0
+        if max_seconds is None
+        else _util.seconds("Config.max_seconds", max_seconds),
         shutdown_timeout=_util.seconds(
             "Config.shutdown_timeout", config.shutdown_timeout
         ),

@@ -91,11 +91,22 @@ class ListenerFeed:
                 change = await receive.receive()
             except trio.EndOfChannel:
                 return
-            if type(change) is StatusUpdate:
-                view[change.service_id] = change
-            else:
-                view.pop(change.service_id, None)
-            await self._call(list(view.values()), logger)
+            # Take every change already queued before waiting again: a listener
+            # that keeps up must not fall behind through our own checkpoints.
+            while True:
+                if type(change) is StatusUpdate:
+                    view[change.service_id] = change
+                else:
+                    view.pop(change.service_id, None)
+                await self._call(list(view.values()), logger)
+                if self.lagging:
+                    break
+                try:
+                    change = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                except trio.EndOfChannel:
+                    return
 
     async def _call(self, snapshot: list[StatusUpdate], logger: AnyLogger) -> None:
         try:

@@ -75,7 +75,10 @@ def check_service(argument: str, service: object) -> None:
             f"{argument} must be a Service (an object with an async run() method), "
             f"got {service!r}"
         )
-    service_name(service)
+    try:
+        service_name(service)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{argument}: {exc}") from None
 
 
 @final
@@ -99,7 +102,7 @@ class _FunctionService:
 
 
 @final
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """A service with its supervision options; stands anywhere a service may.
 
@@ -169,14 +172,17 @@ class ServiceSpec:
 
     async def run(self, **kwargs: Any) -> None:
         """Run the wrapped service once (what the supervisor does for each start)."""
-        await self.open_run(kwargs)
+        fn, args = self.entry_point()
+        await fn(*args, **kwargs)
 
-    def open_run(self, kwargs: dict[str, Any]) -> Awaitable[object]:
-        """The coroutine of one run, without a wrapper frame of ours in its stack."""
+    def entry_point(
+        self,
+    ) -> tuple[Callable[..., Awaitable[object]], tuple[object, ...]]:
+        """What each run awaits, ``fn(*args)``, with no wrapper frame of ours."""
         service = self.service
         if type(service) is _FunctionService:
-            return service.fn(*service.args, **kwargs)
-        return service.run(**kwargs)
+            return service.fn, service.args
+        return service.run, ()
 
 
 def as_spec(argument: str, service: object, options: ServiceOptions) -> ServiceSpec:
