@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from ._errors import DoNotRestart, StartTimeout, StopSupervisor, WatchdogTimeout
-from ._logging import AnyLogger, ServiceLoggerAdapter, service_extra
+from ._logging import AnyLogger, ServiceLoggerAdapter, service_logger
 from ._policy import Backoff, Restart
 from ._service import ServiceSpec
 from ._status import Status
@@ -169,7 +169,7 @@ class Child:
         self.refresh_deadline()
 
     def heartbeat(self, now: float) -> None:
-        if self.watchdog is not None and self.in_run:
+        if self.watchdog is not None and self.in_run and not self.stopping:
             self.watchdog_deadline = now + self.watchdog
             self.refresh_deadline()
 
@@ -191,6 +191,8 @@ class Child:
         """Ask the service to stop: set its event, cancel it now or after its
         shutdown timeout (at once while it waits to be restarted)."""
         self.mark_stopping()
+        # From now on only the shutdown timeout may cut the run short.
+        self.start_deadline = self.watchdog_deadline = _INF
         scope = self.scope
         if scope is None:
             return
@@ -203,9 +205,7 @@ class Child:
     def get_logger(self) -> ServiceLoggerAdapter:
         logger = self.logger
         if logger is None:
-            logger = self.logger = ServiceLoggerAdapter(
-                self.base_logger, service_extra(self.id, self.name)
-            )
+            logger = self.logger = service_logger(self.base_logger, self.id, self.name)
         return logger
 
     def next_delay(self, ended_at: float) -> float:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, final
+from typing import Any, Protocol, final
 
 from . import _util
 from ._logging import LOGGER, AnyLogger
@@ -14,8 +14,20 @@ from ._policy import Backoff, Strategy
 from ._service import Service, ServiceSpec, as_spec
 from ._status import StatusUpdate
 
-StatusUpdateListener = Callable[[list[StatusUpdate]], object]
-"""A plain function or an ``async def`` that takes a snapshot."""
+
+class StatusUpdateListener(Protocol):
+    """What ``Config.status_update_listeners`` holds: a plain function or an
+    ``async def`` that takes a snapshot, the latest update of every service in
+    id order. Its return value is ignored (awaited first if awaitable)::
+
+        async def publish(snapshot: list[StatusUpdate]) -> None:
+            await bus.send([update.to_dict() for update in snapshot])
+
+        Config(services=services, status_update_listeners=[publish, print])
+    """
+
+    def __call__(self, snapshot: list[StatusUpdate], /) -> object: ...
+
 
 DEFAULT_LISTENER_BUFFER = 128
 DEFAULT_LISTENER_SHUTDOWN_TIMEOUT = 5.0

@@ -10,7 +10,14 @@ if TYPE_CHECKING:
 
 
 class SupervisorError(Exception):
-    """Base class of the errors a supervisor raises from ``run()``."""
+    """Base class of the errors a supervisor raises from ``run()``::
+
+    try:
+        await supervisor.run()
+    except SupervisorError:
+        log.exception("supervisor gave up")
+        raise
+    """
 
 
 @final
@@ -63,7 +70,13 @@ class WatchdogTimeout(Exception):
     """A service with a ``watchdog`` did not call :func:`heartbeat` in time.
 
     The supervisor cancelled it and reports it :attr:`~trio_supervisor.Status.ERROR`
-    with this exception, then restarts it by its policy.
+    with this exception, then restarts it by its policy::
+
+        stuck = [
+            update.service_name
+            for update in supervisor.statuses()
+            if isinstance(update.err, WatchdogTimeout)
+        ]
     """
 
 
@@ -73,5 +86,7 @@ class StartTimeout(Exception):
     within its ``start_timeout``.
 
     The supervisor cancelled it and reports it :attr:`~trio_supervisor.Status.ERROR`
-    with this exception, then restarts it by its policy.
+    with this exception, then restarts it by its policy::
+
+        new_service("db", open_database, ready=True, start_timeout=30)
     """

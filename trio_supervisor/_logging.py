@@ -26,6 +26,34 @@ class ServiceLoggerAdapter(logging.LoggerAdapter[Any]):
         return msg, kwargs
 
 
+def unwrap(logger: AnyLogger) -> tuple[logging.Logger, dict[str, object]]:
+    """The logger under a chain of adapters, and their ``extra`` fields merged
+    (the outermost adapter's win). The stdlib's adapters replace a record's
+    ``extra`` with their own, which would drop the service fields."""
+    extra: dict[str, object] = {}
+    while isinstance(logger, logging.LoggerAdapter):
+        extra = {**(logger.extra or {}), **extra}
+        logger = logger.logger
+    return logger, extra
+
+
+def merging(logger: AnyLogger) -> AnyLogger:
+    """``logger`` itself, or, for an adapter, one that keeps every record's own
+    ``extra`` beside the adapter's."""
+    if isinstance(logger, logging.Logger):
+        return logger
+    base, extra = unwrap(logger)
+    return ServiceLoggerAdapter(base, extra)
+
+
+def service_logger(
+    logger: AnyLogger, service_id: int, name: str
+) -> ServiceLoggerAdapter:
+    """``logger`` bound to one service: its records carry the service fields."""
+    base, extra = unwrap(logger)
+    return ServiceLoggerAdapter(base, {**extra, **service_extra(service_id, name)})
+
+
 def service_extra(service_id: int, service_name: str) -> dict[str, object]:
     """The ``extra`` fields of every record about one service."""
     return {"service_id": service_id, "service_name": service_name}

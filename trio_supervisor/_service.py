@@ -199,7 +199,12 @@ def as_spec(argument: str, service: object, options: ServiceOptions) -> ServiceS
 
 
 class ServiceOptions(TypedDict, total=False):
-    """The keyword options of :class:`ServiceSpec`, as ``**options`` elsewhere."""
+    """The keyword options of :class:`ServiceSpec`, taken as ``**options`` by
+    :func:`new_service` and :meth:`Supervisor.add`::
+
+        options: ServiceOptions = {"restart": Restart.TRANSIENT, "shutdown_timeout": 5}
+        supervisor.add(Poller(), **options)
+    """
 
     restart: Restart
     backoff: Backoff | None

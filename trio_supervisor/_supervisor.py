@@ -30,7 +30,7 @@ from ._config import Config, check_unique_name, settle
 from ._context import CURRENT_CHILD
 from ._errors import DoNotRestart, RestartIntensityExceeded, StopSupervisor
 from ._listeners import ListenerFeed, Removal
-from ._logging import service_extra
+from ._logging import merging, service_extra
 from ._policy import Restart, Strategy
 from ._service import Service, ServiceSpec, as_spec
 from ._status import Phase, Status, StatusUpdate
@@ -74,7 +74,7 @@ class Supervisor:
     def __init__(self, config: Config) -> None:
         settings = settle(config)
         self._settings = settings
-        self._logger = settings.logger
+        self._logger = merging(settings.logger)
         self._children: dict[int, Child] = {}
         self._names: set[str] = set()
         self._next_id = 0
@@ -615,6 +615,8 @@ class Supervisor:
             if child.awaiting_group_restart
             or (child.loop_alive and child.restart is not Restart.TEMPORARY)
         ]
+        for child in to_restart:
+            child.awaiting_group_restart = True
         await self._stop_children([child for child in group if child.loop_alive])
         delay = failed.next_delay(update.time)
         self._log_restart(failed, delay, group=to_restart)
