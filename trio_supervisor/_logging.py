@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 LOGGER = logging.getLogger("trio_supervisor")
 # Silent until the application configures logging, as the seed's no-op default:
@@ -14,7 +14,13 @@ LOGGER.addHandler(logging.NullHandler())
 AnyLogger: TypeAlias = "logging.Logger | logging.LoggerAdapter[Any]"
 
 
-class ServiceLoggerAdapter(logging.LoggerAdapter[Any]):
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[Any]
+else:  # not subscriptable at run time before Python 3.11
+    _LoggerAdapter = logging.LoggerAdapter
+
+
+class ServiceLoggerAdapter(_LoggerAdapter):
     """Adds ``service_name`` and ``service_id`` to each record, keeping the
     caller's own ``extra`` fields beside them."""
 
