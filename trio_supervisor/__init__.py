@@ -15,6 +15,7 @@ from ._errors import (
     WatchdogTimeout,
 )
 from ._policy import Backoff, Restart, Strategy
+from ._process import ProcessFailed, process_service
 from ._service import Service, ServiceOptions, ServiceSpec, new_service
 from ._status import Phase, Status, StatusUpdate
 from ._supervisor import Supervisor, open_supervisor
@@ -25,6 +26,7 @@ __all__ = [
     "Config",
     "DoNotRestart",
     "Phase",
+    "ProcessFailed",
     "Restart",
     "RestartIntensityExceeded",
     "Service",
@@ -43,6 +45,7 @@ __all__ = [
     "heartbeat",
     "new_service",
     "open_supervisor",
+    "process_service",
     "stop_requested",
 ]
 
