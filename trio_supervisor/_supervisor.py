@@ -82,6 +82,8 @@ class Supervisor:
             self._new_child(spec, spec.name)
         self._running = False
         self._stopping = False
+        self._runs = 0
+        """How many times ``run()`` began: a fresh table each time."""
         self._phase = Phase.IDLE
         self._phase_changed = trio.lowlevel.ParkingLot()
         self._table: dict[int, StatusUpdate] = {}
@@ -268,6 +270,7 @@ class Supervisor:
         await trio.lowlevel.checkpoint_if_cancelled()
 
     def _reset(self) -> None:
+        self._runs += 1
         self._stopping = False
         self._set_phase(Phase.STARTING)
         self._table = {}
