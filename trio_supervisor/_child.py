@@ -138,7 +138,9 @@ class Child:
         self.runs += 1
         self.in_run = True
         self.stop_event = None
-        self.running_since = now
+        # A ready service is RUNNING only from started(): until then its run
+        # must not count as healthy time for the backoff's reset.
+        self.running_since = _INF if self.ready else now
         if self.ready:
             self.starting = True
             if self.start_timeout is not None:

@@ -38,6 +38,24 @@ class Removal:
 Change = StatusUpdate | Removal
 
 
+def put_in_id_order(
+    table: dict[int, StatusUpdate], update: StatusUpdate, top_id: int
+) -> int:
+    """Store ``update`` in ``table``, keeping its keys in id order; return the new
+    highest id. A service first recorded after one with a higher id (added while
+    an earlier ``ready`` service was still waiting to start) re-sorts the table
+    in place, since listeners hold it."""
+    service_id = update.service_id
+    if service_id >= top_id or service_id in table:
+        table[service_id] = update
+        return max(service_id, top_id)
+    table[service_id] = update
+    ordered = sorted(table.items())
+    table.clear()
+    table.update(ordered)
+    return top_id
+
+
 def listener_name(listener: object) -> str:
     name = getattr(listener, "__qualname__", None)
     return name if isinstance(name, str) else repr(listener)
@@ -69,6 +87,7 @@ class ListenerFeed:
     ) -> None:
         """Feed the listener until the channel closes and everything is delivered."""
         view: dict[int, StatusUpdate] = {}
+        top_id = -1
         receive = self.receive
         while True:
             if self.lagging:
@@ -83,6 +102,7 @@ class ListenerFeed:
                         break
                 self.lagging = False
                 view = dict(table)
+                top_id = max(view, default=-1)
                 await self._call(list(view.values()), logger)
                 if closed:
                     return
@@ -95,7 +115,7 @@ class ListenerFeed:
             # that keeps up must not fall behind through our own checkpoints.
             while True:
                 if type(change) is StatusUpdate:
-                    view[change.service_id] = change
+                    top_id = put_in_id_order(view, change, top_id)
                 else:
                     view.pop(change.service_id, None)
                 await self._call(list(view.values()), logger)

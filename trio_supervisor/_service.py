@@ -70,7 +70,7 @@ def service_name(service: object) -> str:
 def check_service(argument: str, service: object) -> None:
     """Refuse anything that is not a :class:`Service` with an async ``run``."""
     run = getattr(service, "run", None)
-    if run is None or not is_async_callable(run):
+    if run is None or isinstance(service, type) or not is_async_callable(run):
         raise TypeError(
             f"{argument} must be a Service (an object with an async run() method), "
             f"got {service!r}"

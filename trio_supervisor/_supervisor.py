@@ -29,7 +29,7 @@ from ._child import (
 from ._config import Config, check_unique_name, settle
 from ._context import CURRENT_CHILD
 from ._errors import DoNotRestart, RestartIntensityExceeded, StopSupervisor
-from ._listeners import ListenerFeed, Removal
+from ._listeners import ListenerFeed, Removal, put_in_id_order
 from ._logging import merging, service_extra
 from ._policy import Restart, Strategy
 from ._service import Service, ServiceSpec, as_spec
@@ -87,6 +87,8 @@ class Supervisor:
         self._phase = Phase.IDLE
         self._phase_changed = trio.lowlevel.ParkingLot()
         self._table: dict[int, StatusUpdate] = {}
+        self._top_id = -1
+        """The highest id in ``_table`` so far: a lower new one means a re-sort."""
         self._feeds: list[ListenerFeed] = []
         self._observers: list[Callable[[StatusUpdate], object]] = []
         self._nursery: trio.Nursery | None = None
@@ -274,6 +276,7 @@ class Supervisor:
         self._stopping = False
         self._set_phase(Phase.STARTING)
         self._table = {}
+        self._top_id = -1
         self._shutdown = trio.Event()
         self._shutdown_error = None
         self._startup_done = trio.Event()
@@ -493,7 +496,8 @@ class Supervisor:
                         restart_at = update.time + delay
                         if scope.cancel_called:
                             break
-            if self._table[child.id].status is Status.IDLE:
+            if self._table[child.id].status.is_alive:
+                # Stopped before its task took a first step.
                 self._record(child, Status.STOPPED)
         finally:
             self._child_loop_ended(child)
@@ -727,7 +731,7 @@ class Supervisor:
             status,
             err,
         )
-        self._table[child.id] = update
+        self._top_id = put_in_id_order(self._table, update, self._top_id)
         for feed in self._feeds:
             feed.push(update)
         if self._observers:
