@@ -14,6 +14,7 @@ from ._logging import AnyLogger, ServiceLoggerAdapter, service_logger
 from ._policy import Backoff, Restart
 from ._service import ServiceSpec
 from ._status import Status
+from ._util import optional_seconds
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -87,8 +88,6 @@ class Child:
     def __init__(
         self, service_id: int, spec: ServiceSpec, name: str, settings: Settings
     ) -> None:
-        from ._util import optional_seconds
-
         self.id = service_id
         self.name = name
         self.spec = spec

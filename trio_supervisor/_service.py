@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from types import FunctionType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -49,6 +50,8 @@ class Service(Protocol):
 def is_async_callable(fn: object) -> bool:
     """True for an ``async def`` function, a partial of one, or an object whose
     ``__call__`` is one."""
+    if type(fn) is FunctionType and fn.__code__.co_flags & inspect.CO_COROUTINE:
+        return True  # the common case, without inspect's unwrapping
     if inspect.iscoroutinefunction(fn):
         return True
     return callable(fn) and inspect.iscoroutinefunction(type(fn).__call__)
@@ -148,7 +151,8 @@ class ServiceSpec:
                 f"service must not be a ServiceSpec itself, got {self.service!r}; "
                 "use dataclasses.replace() to change its options"
             )
-        check_service("service", self.service)
+        if type(self.service) is not _FunctionService:  # new_service checked it
+            check_service("service", self.service)
         if not isinstance(self.restart, Restart):
             raise TypeError(f"restart must be a Restart, got {self.restart!r}")
         if self.backoff is not None and not isinstance(self.backoff, Backoff):

@@ -27,7 +27,7 @@ from ._child import (
     without_cancelled,
 )
 from ._config import Config, check_unique_name, settle
-from ._context import CURRENT_CHILD
+from ._context import enter_service_task, find_child, leave_service_task
 from ._errors import DoNotRestart, RestartIntensityExceeded, StopSupervisor
 from ._listeners import ListenerFeed, Removal, put_in_id_order
 from ._logging import merging, service_extra
@@ -341,7 +341,7 @@ class Supervisor:
             send, receive = trio.open_memory_channel[StatusUpdate](math.inf)
             self._group_requests = send
             nursery.start_soon(self._coordinate, receive)
-        parent = CURRENT_CHILD.get(None)
+        parent = find_child()
         if parent is not None:
             nursery.start_soon(self._stop_with_parent, parent.stop_requested_event())
         started = False
@@ -457,7 +457,7 @@ class Supervisor:
     # --- the restart loop -----------------------------------------------------
 
     async def _child_loop(self, child: Child) -> None:
-        CURRENT_CHILD.set(child)
+        task = enter_service_task(child)
         restart_at: float | None = None
         restarted = False
         try:
@@ -500,6 +500,7 @@ class Supervisor:
                 # Stopped before its task took a first step.
                 self._record(child, Status.STOPPED)
         finally:
+            leave_service_task(task)
             self._child_loop_ended(child)
 
     def _child_loop_ended(self, child: Child) -> None:
