@@ -280,8 +280,33 @@ def contains(error: BaseException, kinds: tuple[type[BaseException], ...]) -> bo
     return isinstance(error, BaseExceptionGroup) and error.subgroup(kinds) is not None
 
 
-def status_of(error: BaseException | None) -> Status:
-    """The status of a run that ended with ``error`` (Cancelled already removed)."""
-    if error is None or consists_of(error, (DoNotRestart, StopSupervisor)):
-        return Status.STOPPED
-    return Status.ERROR if isinstance(error, Exception) else Status.PANIC
+# What the error that ended a run asks of the supervisor, besides a status.
+FATAL = 1
+"""KeyboardInterrupt or SystemExit: stop everything, then raise it from run()."""
+STOP_SUPERVISOR = 2
+"""StopSupervisor: stop everything, then return from run()."""
+DO_NOT_RESTART = 4
+"""DoNotRestart: never restart this service."""
+
+
+def classify(error: BaseException | None) -> tuple[Status, int]:
+    """The status of a run that ended with ``error`` (Cancelled already taken
+    out), and what it asks of the supervisor."""
+    if error is None:
+        return Status.STOPPED, 0
+    if not isinstance(error, BaseExceptionGroup):
+        if isinstance(error, Exception):
+            if isinstance(error, DoNotRestart):
+                return Status.STOPPED, DO_NOT_RESTART
+            if isinstance(error, StopSupervisor):
+                return Status.STOPPED, STOP_SUPERVISOR
+            return Status.ERROR, 0
+        return Status.PANIC, FATAL if isinstance(error, FATAL_EXCEPTIONS) else 0
+    flags = FATAL if contains(error, FATAL_EXCEPTIONS) else 0
+    if consists_of(error, StopSupervisor):
+        return Status.STOPPED, flags | STOP_SUPERVISOR
+    if consists_of(error, DoNotRestart):
+        return Status.STOPPED, flags | DO_NOT_RESTART
+    if consists_of(error, (DoNotRestart, StopSupervisor)):
+        return Status.STOPPED, flags | DO_NOT_RESTART | STOP_SUPERVISOR
+    return (Status.ERROR if isinstance(error, Exception) else Status.PANIC), flags

@@ -1,13 +1,14 @@
 """Fan-out of status changes to listeners: one memory channel and one task each.
 
 Each change travels as the one frozen :class:`StatusUpdate` it made (or a
-removal mark), shared by every listener: the supervisor's cost per change is a
-``send_nowait`` per listener, whatever the number of services. Each listener's
-task keeps its own view of the table, applies the changes in order and hands
-the listener a fresh list after each one. A listener that falls more than its
-buffer behind stops being fed changes; its task drops what is queued and reads
-the supervisor's table once, which coalesces the backlog into the newest
-snapshot and keeps memory bounded.
+removal mark), shared by every listener, in batches: the changes made while a
+listener's task is busy gather in one list, sent through the channel once. The
+supervisor's cost per change is an append per listener, whatever the number of
+services. Each listener's task keeps its own view of the table, applies the
+changes in order and hands the listener a fresh list after each one. When more
+than the buffer's worth of changes wait for one listener, it stops being fed
+them; its task drops what waits and reads the supervisor's table once, which
+coalesces the backlog into the newest snapshot and keeps memory bounded.
 """
 
 from __future__ import annotations
@@ -63,24 +64,46 @@ def listener_name(listener: object) -> str:
 
 @final
 class ListenerFeed:
-    """One listener, its channel, and whether it has fallen behind."""
+    """One listener: its channel, the batch of changes it has not taken yet, and
+    whether it has fallen behind."""
 
-    __slots__ = ("done", "lagging", "listener", "name", "receive", "send")
+    __slots__ = (
+        "batch",
+        "done",
+        "lagging",
+        "limit",
+        "listener",
+        "name",
+        "receive",
+        "send",
+        "waiting",
+    )
 
     def __init__(self, listener: StatusUpdateListener, buffer: int) -> None:
         self.listener = listener
         self.name = listener_name(listener)
-        self.send, self.receive = trio.open_memory_channel[Change](buffer)
+        # One batch at a time waits in the channel: the changes made since the
+        # listener's task last took one.
+        self.send, self.receive = trio.open_memory_channel[list[Change]](1)
+        self.batch: list[Change] | None = None
+        self.limit = buffer
+        self.waiting = 0
+        """Changes pushed and not yet applied, in the batch or the one in hand."""
         self.lagging = False
         self.done = False
 
     def push(self, change: Change) -> None:
         """Queue ``change``, or mark the listener behind when its buffer is full."""
-        if not self.lagging:
-            try:
-                self.send.send_nowait(change)
-            except trio.WouldBlock:
-                self.lagging = True
+        if self.waiting >= self.limit:
+            self.lagging = True
+            return
+        self.waiting += 1
+        batch = self.batch
+        if batch is None:
+            batch = self.batch = [change]
+            self.send.send_nowait(batch)
+        else:
+            batch.append(change)
 
     async def deliver(
         self, table: Mapping[int, StatusUpdate], logger: AnyLogger
@@ -90,48 +113,43 @@ class ListenerFeed:
         top_id = -1
         receive = self.receive
         while True:
-            if self.lagging:
-                closed = False
-                while True:
-                    try:
-                        receive.receive_nowait()
-                    except trio.WouldBlock:
-                        break
-                    except trio.EndOfChannel:
-                        closed = True
-                        break
-                self.lagging = False
-                view = dict(table)
-                top_id = max(view, default=-1)
-                await self._call(list(view.values()), logger)
-                if closed:
-                    return
-                continue
             try:
-                change = await receive.receive()
+                batch = await receive.receive()
             except trio.EndOfChannel:
                 return
-            # Take every change already queued before waiting again: a listener
-            # that keeps up must not fall behind through our own checkpoints.
-            while True:
+            if self.batch is batch:
+                self.batch = None  # changes from now on start a new batch
+            for change in batch:
+                if self.lagging:
+                    break
+                self.waiting -= 1
                 if type(change) is StatusUpdate:
                     top_id = put_in_id_order(view, change, top_id)
                 else:
                     view.pop(change.service_id, None)
                 await self._call(list(view.values()), logger)
-                if self.lagging:
-                    break
+            if self.lagging:
+                # What waits is older than the table: drop it, hand over the table.
+                self.lagging = False
+                self.batch = None
+                self.waiting = 0
+                closed = False
                 try:
-                    change = receive.receive_nowait()
+                    receive.receive_nowait()
                 except trio.WouldBlock:
-                    break
+                    pass
                 except trio.EndOfChannel:
+                    closed = True
+                view = dict(table)
+                top_id = max(view, default=-1)
+                await self._call(list(view.values()), logger)
+                if closed:
                     return
 
     async def _call(self, snapshot: list[StatusUpdate], logger: AnyLogger) -> None:
         try:
             result = self.listener(snapshot)
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 await result
         except BaseException as exc:
             if contains(exc, (trio.Cancelled, *FATAL_EXCEPTIONS)):

@@ -17,18 +17,18 @@ import trio
 
 from . import _util
 from ._child import (
-    FATAL_EXCEPTIONS,
+    DO_NOT_RESTART,
+    FATAL,
+    STOP_SUPERVISOR,
     Child,
     ReadyStatus,
     StopBatch,
-    consists_of,
-    contains,
-    status_of,
+    classify,
     without_cancelled,
 )
 from ._config import Config, check_unique_name, settle
 from ._context import enter_service_task, find_child, leave_service_task
-from ._errors import DoNotRestart, RestartIntensityExceeded, StopSupervisor
+from ._errors import RestartIntensityExceeded
 from ._listeners import ListenerFeed, Removal, put_in_id_order
 from ._logging import merging, service_extra
 from ._policy import Restart, Strategy
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._service import ServiceOptions
 
 _NO_KWARGS: dict[str, Any] = {}
+_FAILURE_MESSAGE = "service %s (id %d) failed: %s"
 _FIRST_SLOW_STOP_WARNING = 1.0
 """Seconds after the longest shutdown timeout before naming services not yet ended."""
 _LAST_SLOW_STOP_WARNING = 60.0
@@ -459,33 +460,34 @@ class Supervisor:
     async def _child_loop(self, child: Child) -> None:
         task = enter_service_task(child)
         restart_at: float | None = None
-        restarted = False
+        delay = 0.0
         try:
             while not child.stopping:
                 # One scope serves run after run, until a deadline cancels it.
                 with trio.CancelScope() as scope:
                     child.scope = scope
                     while True:
+                        now: float | None = None
                         if restart_at is not None:
-                            if restart_at > trio.current_time():
+                            if delay > 0:
                                 await trio.sleep_until(restart_at)
                             else:
                                 await trio.lowlevel.checkpoint()
                             restart_at = None
                             if child.stopping:
                                 return
-                            self._record(child, Status.IDLE)
-                        kwargs = self._begin_run(child, scope, restarted)
-                        restarted = True
+                            now = trio.current_time()
+                            self._record(child, Status.IDLE, None, now)
+                        kwargs = self._begin_run(child, scope, now)
                         error: BaseException | None = None
                         try:
                             await child.fn(*child.args, **kwargs)
                         except BaseException as exc:
                             error = exc
-                        update = self._end_run(child, scope, error)
+                        update, flags = self._end_run(child, scope, error)
                         # The update holds the error; this frame, alive, must not.
                         error = None
-                        if not self._restart_allowed(child, update):
+                        if not self._restart_allowed(child, update, flags):
                             return
                         if self._group_requests is not None:
                             child.awaiting_group_restart = True
@@ -523,22 +525,23 @@ class Supervisor:
                 batch.child_ended()
 
     def _begin_run(
-        self, child: Child, scope: trio.CancelScope, restarted: bool
+        self, child: Child, scope: trio.CancelScope, restarted_at: float | None
     ) -> dict[str, Any]:
         """Open a run in ``scope``; return the keywords the service gets.
-        Records RUNNING for a restart; a first start recorded it when it was
-        scheduled, and a ``ready`` service reports it itself."""
-        now = trio.current_time()
+        Records RUNNING for a restart (at ``restarted_at``); a first start
+        recorded it when it was scheduled, and a ``ready`` service reports it
+        itself."""
+        now = trio.current_time() if restarted_at is None else restarted_at
         child.begin_run(now, scope)
         if child.ready:
             return {"task_status": ReadyStatus(partial(self._ready, child, child.runs))}
-        if restarted:
+        if restarted_at is not None:
             self._record(child, Status.RUNNING, None, now)
         return _NO_KWARGS
 
     def _end_run(
         self, child: Child, scope: trio.CancelScope, error: BaseException | None
-    ) -> StatusUpdate:
+    ) -> tuple[StatusUpdate, int]:
         """Record how the run ended, log a failure, act on what it asks for."""
         cause = None if error is None else without_cancelled(error)
         if cause is None and not child.stopping:
@@ -554,25 +557,23 @@ class Supervisor:
         if waiter is not None:
             child.ready_waiter = None
             waiter.set()
-        update = self._record(child, status_of(cause), cause)
-        err = update.err
-        if err is not None:
+        status, flags = classify(cause)
+        update = self._record(child, status, cause)
+        if cause is not None:
             self._log_failure(child, update)
-            if contains(err, FATAL_EXCEPTIONS):
-                self._begin_shutdown(err)
-            elif consists_of(err, StopSupervisor):
+            if flags & FATAL:
+                self._begin_shutdown(cause)
+            elif flags & STOP_SUPERVISOR:
                 self._begin_shutdown(None)
-        return update
+        return update, flags
 
-    def _restart_allowed(self, child: Child, update: StatusUpdate) -> bool:
-        if child.stopping or child.removed or self._stopping:
+    def _restart_allowed(self, child: Child, update: StatusUpdate, flags: int) -> bool:
+        if child.stopping or child.removed or self._stopping or flags & DO_NOT_RESTART:
             return False
         policy = child.restart
         if policy is Restart.TEMPORARY:
             return False
         if policy is Restart.TRANSIENT and update.status is Status.STOPPED:
-            return False
-        if update.err is not None and consists_of(update.err, DoNotRestart):
             return False
         return self._count_restart(update)
 
@@ -732,7 +733,12 @@ class Supervisor:
             status,
             err,
         )
-        self._top_id = put_in_id_order(self._table, update, self._top_id)
+        service_id = child.id
+        if service_id >= self._top_id:
+            self._table[service_id] = update
+            self._top_id = service_id
+        else:
+            self._top_id = put_in_id_order(self._table, update, self._top_id)
         for feed in self._feeds:
             feed.push(update)
         if self._observers:
@@ -765,15 +771,33 @@ class Supervisor:
 
     def _log_failure(self, child: Child, update: StatusUpdate) -> None:
         logger = self._logger
-        if update.status is not Status.STOPPED and logger.isEnabledFor(logging.ERROR):
-            logger.error(
-                "service %s (id %d) failed: %s",
-                child.name,
-                child.id,
-                update.status,
-                exc_info=update.err,
-                extra=service_extra(child.id, child.name),
+        err = update.err
+        if (
+            err is None
+            or update.status is Status.STOPPED
+            or not logger.isEnabledFor(logging.ERROR)
+        ):
+            return
+        args = (child.name, child.id, update.status)
+        extra = service_extra(child.id, child.name)
+        if type(logger) is logging.Logger:
+            # The record Logger.error would build, without its search of the
+            # stack for the caller: on the path of every failure.
+            logger.handle(
+                logger.makeRecord(
+                    logger.name,
+                    logging.ERROR,
+                    __file__,
+                    _LOG_FAILURE_LINE,
+                    _FAILURE_MESSAGE,
+                    args,
+                    (type(err), err, err.__traceback__),
+                    "_log_failure",
+                    extra,
+                )
             )
+        else:
+            logger.error(_FAILURE_MESSAGE, *args, exc_info=err, extra=extra)
 
     def _log_restart(
         self, child: Child, delay: float, group: Sequence[Child] = ()
@@ -814,3 +838,6 @@ async def open_supervisor(config: Config) -> AsyncIterator[Supervisor]:
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
+
+
+_LOG_FAILURE_LINE = Supervisor._log_failure.__code__.co_firstlineno
