@@ -87,5 +87,43 @@ def examples(session: nox.Session) -> None:
         session.error("\n".join(failures))
 
 
+@nox.session(python=PYTHONS[-1])
+def bench(session: nox.Session) -> None:
+    """The benchmarks (not in the default run): library against bare Trio, and
+    triotp where it installs; writes benchmarks/results/latest.json.
+
+    On the newest supported Python, where triotp 0.3.1 installs; elsewhere use
+    ``nox -s bench --force-python 3.X`` (triotp is then skipped with a note).
+    Arguments after ``--`` go to run_all.py, e.g. ``nox -s bench -- --quick``.
+    """
+    session.install(".")
+    install_groups(session, "bench")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session(default=False)
+def soak(session: nox.Session) -> None:
+    """The reliability soak (minutes): a million restarts, 100,000 add-and-remove
+    cycles, and the property test with a large budget. Not run by default."""
+    session.install(".")
+    install_groups(session, "test")
+    session.run("python", "soak/soak.py", *session.posargs)
+    session.run(
+        "pytest",
+        "tests/test_stateful.py",
+        env={"TRIO_SUPERVISOR_PROPERTY_EXAMPLES": "1000"},
+    )
+
+
+@nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """The documentation site (not in the default run): mkdocs-material with the
+    API reference from the docstrings, built with warnings as errors into site/.
+    ruff (from the lint group) formats the signatures."""
+    session.install(".")
+    install_groups(session, "lint", "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
 if __name__ == "__main__":
     sys.exit("run this file with nox")
