@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import inspect
+import re
 import types
 
 import pytest
@@ -52,7 +53,9 @@ def test_exported_name_says_it_lives_in_the_package(name: str) -> None:
 
 
 def has_example(doc: str) -> bool:
-    return ">>>" in doc or "::\n" in doc
+    """A ``>>>`` session, or a code block: an indented block after a line
+    that ends with a colon and a blank line (Markdown, as mkdocstrings reads)."""
+    return ">>>" in doc or re.search(r":\n\n {4,}\S", doc) is not None
 
 
 @pytest.mark.parametrize("name", EXPORTED)

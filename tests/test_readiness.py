@@ -183,6 +183,32 @@ async def test_nursery_start_returns_when_every_service_is_ready(
     assert trio.current_time() == 3.5
 
 
+async def test_startup_does_not_wait_for_a_ready_service_that_keeps_failing(
+    autojump_clock: trio.testing.MockClock, recorder: Recorder
+) -> None:
+    """A ready service whose first run fails before started() and will be
+    restarted no longer holds nursery.start(supervisor.run) back."""
+
+    async def never_ready(*, task_status: trio.TaskStatus[None]) -> None:
+        await trio.sleep(2)
+        raise ValueError("no database")
+
+    supervisor = Supervisor(
+        Config(
+            services=[new_service("db", never_ready, ready=True)],
+            status_update_listeners=[recorder],
+            restart_interval=60,
+        )
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        assert trio.current_time() == 2
+        assert supervisor.phase is Phase.RUNNING
+        assert [u.status for u in supervisor.unready_services()] == [ERROR]
+        supervisor.stop()
+    assert recorder.transitions() == [("db", IDLE, 0), ("db", ERROR, 2)]
+
+
 async def test_nursery_start_returns_when_a_service_ends_before_ready(
     autojump_clock: trio.testing.MockClock, recorder: Recorder
 ) -> None:

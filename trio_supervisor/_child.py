@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from ._errors import DoNotRestart, StartTimeout, StopSupervisor, WatchdogTimeout
-from ._logging import AnyLogger, ServiceLoggerAdapter, service_logger
+from ._logging import AnyLogger, ServiceLoggerAdapter, service_extra, service_logger
 from ._policy import Backoff, Restart
 from ._service import ServiceSpec
 from ._status import Status
@@ -57,6 +57,7 @@ class Child:
         "awaiting_group_restart",
         "backoff",
         "base_logger",
+        "extra",
         "fn",
         "id",
         "in_run",
@@ -81,6 +82,7 @@ class Child:
         "stop_deadline",
         "stop_event",
         "stopping",
+        "timed",
         "watchdog",
         "watchdog_deadline",
     )
@@ -91,7 +93,7 @@ class Child:
         self.id = service_id
         self.name = name
         self.spec = spec
-        self.fn, self.args = spec.entry_point()
+        self.fn, self.args = spec._entry_point()
         self.restart: Restart = spec.restart
         self.backoff: Backoff | None = spec.backoff or settings.backoff
         self.interval = settings.restart_interval
@@ -102,8 +104,11 @@ class Child:
             settings.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
         )
         self.watchdog = optional_seconds("watchdog", spec.watchdog)
+        self.timed = self.watchdog is not None or self.start_timeout is not None
+        """Whether a deadline of its own (watchdog, start timeout) may cancel a run."""
         self.base_logger: AnyLogger = settings.logger
         self.logger: ServiceLoggerAdapter | None = None
+        self.extra: dict[str, object] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -203,6 +208,14 @@ class Child:
             self.stop_deadline = min(self.stop_deadline, now + self.shutdown_timeout)
             self.refresh_deadline()
 
+    def log_extra(self) -> dict[str, object]:
+        """The ``extra`` fields of the supervisor's records about this service
+        (made once: logging copies them into each record, never changes them)."""
+        extra = self.extra
+        if extra is None:
+            extra = self.extra = service_extra(self.id, self.name)
+        return extra
+
     def get_logger(self) -> ServiceLoggerAdapter:
         logger = self.logger
         if logger is None:
@@ -255,7 +268,7 @@ class ReadyStatus:
 
 
 def without_cancelled(error: BaseException) -> BaseException | None:
-    """``error`` without its :class:`trio.Cancelled` parts (None if nothing stays)."""
+    """``error`` without its `trio.Cancelled` parts (None if nothing stays)."""
     if isinstance(error, trio.Cancelled):
         return None
     if isinstance(error, BaseExceptionGroup):

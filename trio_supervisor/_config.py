@@ -18,7 +18,7 @@ from ._status import StatusUpdate
 class StatusUpdateListener(Protocol):
     """What ``Config.status_update_listeners`` holds: a plain function or an
     ``async def`` that takes a snapshot, the latest update of every service in
-    id order. Its return value is ignored (awaited first if awaitable)::
+    id order. Its return value is ignored (awaited first if awaitable):
 
         async def publish(snapshot: list[StatusUpdate]) -> None:
             await bus.send([update.to_dict() for update in snapshot])
@@ -35,9 +35,9 @@ DEFAULT_LISTENER_SHUTDOWN_TIMEOUT = 5.0
 
 @dataclass(kw_only=True)
 class Config:
-    """Everything a :class:`Supervisor` needs: services, listeners and policies.
+    """Everything a `Supervisor` needs: services, listeners and policies.
 
-    Every field is a keyword; all have defaults::
+    Every field is a keyword; all have defaults:
 
         config = Config(
             services=[new_service("ping", ping), new_service("pong", pong)],
@@ -45,13 +45,13 @@ class Config:
             restart_interval=timedelta(milliseconds=10),
         )
 
-    The fields are checked when the :class:`Supervisor` is built, which raises
+    The fields are checked when the `Supervisor` is built, which raises
     ``TypeError`` or ``ValueError`` naming the field and the value.
 
     Attributes:
         services: The services, in start order; ``None`` entries are skipped
             and ids ``0, 1, 2, …`` go to the others in order. A
-            :class:`ServiceSpec` carries per-service options.
+            `ServiceSpec` carries per-service options.
         status_update_listeners: Called with the full snapshot after every
             status change, each in a task of its own.
         restart_interval: Seconds (or a ``timedelta``) between a service's end
@@ -68,7 +68,7 @@ class Config:
             fixed ``restart_interval``.
         max_restarts: With ``max_seconds``: at most this many restarts within
             any window of ``max_seconds``, else the supervisor stops and
-            ``run()`` raises :class:`RestartIntensityExceeded`. ``None``:
+            ``run()`` raises `RestartIntensityExceeded`. ``None``:
             unlimited.
         max_seconds: The window of ``max_restarts``, in seconds.
         shutdown_timeout: Default seconds between a service's stop request and
@@ -95,7 +95,7 @@ class Config:
 @final
 @dataclass(frozen=True)
 class Settings:
-    """A :class:`Config` after its checks: numbers in seconds, services as specs."""
+    """A `Config` after its checks: numbers in seconds, services as specs."""
 
     specs: tuple[ServiceSpec, ...]
     listeners: tuple[StatusUpdateListener, ...]

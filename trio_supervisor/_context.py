@@ -53,7 +53,7 @@ def _current_child(function: str) -> Child:
 def current_logger() -> logging.LoggerAdapter[Any]:
     """The supervisor's logger, bound to the calling service.
 
-    Its records carry the extra fields ``service_name`` and ``service_id``::
+    Its records carry the extra fields ``service_name`` and ``service_id``:
 
         async def poll() -> None:
             current_logger().info("polling")
@@ -69,7 +69,7 @@ def stop_requested() -> trio.Event:
 
     A fresh event for each run. The supervisor cancels the service
     ``shutdown_timeout`` seconds after setting it, so a service can finish its
-    work in between::
+    work in between:
 
         async def consume() -> None:
             stopping = stop_requested()
@@ -86,7 +86,7 @@ def heartbeat() -> None:
     """Feed the calling service's watchdog; a no-op for a service without one.
 
     A service with ``watchdog=W`` must call this at least every ``W`` seconds,
-    else it is cancelled and fails with :class:`WatchdogTimeout`::
+    else it is cancelled and fails with `WatchdogTimeout`:
 
         async def worker() -> None:
             while True:

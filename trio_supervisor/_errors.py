@@ -10,13 +10,15 @@ if TYPE_CHECKING:
 
 
 class SupervisorError(Exception):
-    """Base class of the errors a supervisor raises from ``run()``::
+    """Base class of the errors a supervisor raises from ``run()``.
 
-    try:
-        await supervisor.run()
-    except SupervisorError:
-        log.exception("supervisor gave up")
-        raise
+    Catch it to handle any of them:
+
+        try:
+            await supervisor.run()
+        except SupervisorError:
+            log.exception("supervisor gave up")
+            raise
     """
 
 
@@ -24,7 +26,7 @@ class SupervisorError(Exception):
 class RestartIntensityExceeded(SupervisorError):
     """More restarts were needed than ``max_restarts`` within ``max_seconds``.
 
-    The supervisor stopped every service and ``run()`` raised this, bare::
+    The supervisor stopped every service and ``run()`` raised this, bare:
 
         try:
             await supervisor.run()
@@ -44,8 +46,8 @@ class RestartIntensityExceeded(SupervisorError):
 class DoNotRestart(Exception):
     """Raised by a service to stop for good, whatever its restart policy.
 
-    The service is reported :attr:`~trio_supervisor.Status.STOPPED` with this
-    exception as ``err``, and stays so::
+    The service is reported `STOPPED` with this
+    exception as ``err``, and stays so:
 
         async def migrate() -> None:
             await run_migrations()
@@ -56,8 +58,8 @@ class DoNotRestart(Exception):
 class StopSupervisor(Exception):
     """Raised by a service to stop its whole supervisor gracefully.
 
-    The service is reported :attr:`~trio_supervisor.Status.STOPPED`, every
-    other service is stopped, and ``run()`` returns normally::
+    The service is reported `STOPPED`, every
+    other service is stopped, and ``run()`` returns normally:
 
         async def one_shot_job() -> None:
             await do_the_work()
@@ -67,10 +69,10 @@ class StopSupervisor(Exception):
 
 @final
 class WatchdogTimeout(Exception):
-    """A service with a ``watchdog`` did not call :func:`heartbeat` in time.
+    """A service with a ``watchdog`` did not call `heartbeat` in time.
 
-    The supervisor cancelled it and reports it :attr:`~trio_supervisor.Status.ERROR`
-    with this exception, then restarts it by its policy::
+    The supervisor cancelled it and reports it `ERROR`
+    with this exception, then restarts it by its policy:
 
         stuck = [
             update.service_name
@@ -85,8 +87,8 @@ class StartTimeout(Exception):
     """A service started with ``ready=True`` did not call ``task_status.started()``
     within its ``start_timeout``.
 
-    The supervisor cancelled it and reports it :attr:`~trio_supervisor.Status.ERROR`
-    with this exception, then restarts it by its policy::
+    The supervisor cancelled it and reports it `ERROR`
+    with this exception, then restarts it by its policy:
 
         new_service("db", open_database, ready=True, start_timeout=30)
     """

@@ -1,6 +1,6 @@
 """Fan-out of status changes to listeners: one memory channel and one task each.
 
-Each change travels as the one frozen :class:`StatusUpdate` it made (or a
+Each change travels as the one frozen `StatusUpdate` it made (or a
 removal mark), shared by every listener, in batches: the changes made while a
 listener's task is busy gather in one list, sent through the channel once. The
 supervisor's cost per change is an append per listener, whatever the number of
@@ -124,7 +124,12 @@ class ListenerFeed:
                     break
                 self.waiting -= 1
                 if type(change) is StatusUpdate:
-                    top_id = put_in_id_order(view, change, top_id)
+                    service_id = change.service_id
+                    if service_id >= top_id:
+                        view[service_id] = change
+                        top_id = service_id
+                    else:
+                        top_id = put_in_id_order(view, change, top_id)
                 else:
                     view.pop(change.service_id, None)
                 await self._call(list(view.values()), logger)

@@ -15,7 +15,7 @@ from . import _util
 class Restart(enum.Enum):
     """Which ends of a run lead to a restart (Erlang/OTP's restart types).
 
-    Example::
+    For example:
 
         new_service("migrate", migrate, restart=Restart.TRANSIENT)
     """
@@ -23,7 +23,7 @@ class Restart(enum.Enum):
     PERMANENT = "permanent"
     """Always restart, after a clean stop too (the default, as the seed)."""
     TRANSIENT = "transient"
-    """Restart only after :attr:`~Status.ERROR` or :attr:`~Status.PANIC`."""
+    """Restart only after `ERROR` or `PANIC`."""
     TEMPORARY = "temporary"
     """Never restart."""
 
@@ -32,7 +32,7 @@ class Restart(enum.Enum):
 class Strategy(enum.Enum):
     """Which services a restart takes along (Erlang/OTP's strategies).
 
-    Example::
+    For example:
 
         Config(services=[db, cache, api], strategy=Strategy.REST_FOR_ONE)
     """
@@ -53,8 +53,8 @@ class Backoff:
     The n-th consecutive restart (n from 0) waits
     ``min(initial * multiplier**n, maximum)`` seconds, times a factor drawn
     from ``rng.uniform(1 - jitter, 1 + jitter)`` (no draw when ``jitter`` is
-    0). A run that stayed :attr:`~Status.RUNNING` for ``reset_after`` seconds
-    starts the count again at 0::
+    0). A run that stayed `RUNNING` for ``reset_after`` seconds
+    starts the count again at 0:
 
         >>> backoff = Backoff(0.5, maximum=4.0)
         >>> [backoff.delay(n) for n in range(5)]
@@ -67,7 +67,7 @@ class Backoff:
         jitter: Fraction of random spread, from 0 to 1.
         reset_after: Seconds of RUNNING after which the count resets.
         rng: The generator of the jitter; seed one for exact tests. ``None``
-            uses the :mod:`random` module's shared generator.
+            uses the `random` module's shared generator.
     """
 
     initial: float

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
-"""Seconds between SIGTERM and SIGKILL, as :func:`trio.run_process` waits."""
+"""Seconds between SIGTERM and SIGKILL, as `trio.run_process` waits."""
 DEFAULT_STDERR_LINES = 20
 _MAX_LINE = 65536
 """Longer lines are logged in pieces of this many bytes."""
@@ -37,11 +37,11 @@ _Arg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 @final
 class ProcessFailed(Exception):
-    """The program of a :func:`process_service` exited with a non-zero status,
+    """The program of a `process_service` exited with a non-zero status,
     or was killed by a signal it was not sent by its supervisor.
 
-    The service is reported :attr:`~trio_supervisor.Status.ERROR` with this
-    exception, and restarted by its policy::
+    The service is reported `ERROR` with this
+    exception, and restarted by its policy:
 
         for update in supervisor.statuses():
             if isinstance(update.err, ProcessFailed):
@@ -72,8 +72,8 @@ class ProcessFailed(Exception):
 
 
 class ProcessServiceOptions(TypedDict, total=False):
-    """The options of :class:`~trio_supervisor.ServiceSpec` that
-    :func:`process_service` takes as ``**options`` (``shutdown_timeout`` is
+    """The options of `ServiceSpec` that
+    `process_service` takes as ``**options`` (``shutdown_timeout`` is
     its own argument)."""
 
     restart: Restart
@@ -335,13 +335,13 @@ def process_service(
     """A service named ``name`` that runs the program ``argv`` for each run.
 
     Each line the program writes is logged at INFO through the service's
-    logger (:func:`~trio_supervisor.current_logger`) as ``"stdout: <line>"``
+    logger (`current_logger`) as ``"stdout: <line>"``
     or ``"stderr: <line>"``, with the extra record fields ``stream`` and
     ``pid``. Its exit ends the run: status 0 is
-    :attr:`~trio_supervisor.Status.STOPPED`, anything else (a signal
-    included) is :attr:`~trio_supervisor.Status.ERROR` with
-    :class:`ProcessFailed`. The restart policy then applies as to any
-    service::
+    `STOPPED`, anything else (a signal
+    included) is `ERROR` with
+    `ProcessFailed`. The restart policy then applies as to any
+    service:
 
         worker = process_service(
             "worker",
@@ -365,7 +365,7 @@ def process_service(
 
     With ``ready=True`` the service is RUNNING once the program has been
     started; with a ``watchdog``, every piece of output counts as a
-    :func:`~trio_supervisor.heartbeat`.
+    `heartbeat`.
 
     Args:
         name: The service's name.
@@ -374,16 +374,16 @@ def process_service(
         cwd: The program's working directory; ``None``: the supervisor's.
         shutdown_timeout: Seconds (or a ``timedelta``) from SIGTERM to SIGKILL.
         stderr_lines: How many of the last stderr lines
-            :attr:`ProcessFailed.stderr_tail` keeps.
-        **options: The other options of :class:`~trio_supervisor.ServiceSpec`.
+            `ProcessFailed.stderr_tail` keeps.
+        **options: The other options of `ServiceSpec`.
 
     Returns:
         The service, ready to be put in ``Config.services`` or given to
-        :meth:`~trio_supervisor.Supervisor.add`.
+        `add`.
 
     Raises:
         TypeError: An argument has the wrong type (``argv`` as one string
-            included: split it with :func:`shlex.split`).
+            included: split it with `shlex.split`).
         ValueError: ``name`` or ``argv`` is empty, or a number is out of range.
     """
     if not isinstance(name, str):

@@ -29,7 +29,7 @@ class Service(Protocol):
     """Anything with ``async def run(self) -> None`` can be supervised.
 
     Its name is its ``name`` attribute when it has one, else
-    ``"<last part of its module>.<class qualname>"``::
+    ``"<last part of its module>.<class qualname>"``:
 
         class Poller:
             name = "poller"
@@ -71,7 +71,7 @@ def service_name(service: object) -> str:
 
 
 def check_service(argument: str, service: object) -> None:
-    """Refuse anything that is not a :class:`Service` with an async ``run``."""
+    """Refuse anything that is not a `Service` with an async ``run``."""
     run = getattr(service, "run", None)
     if run is None or isinstance(service, type) or not is_async_callable(run):
         raise TypeError(
@@ -86,7 +86,7 @@ def check_service(argument: str, service: object) -> None:
 
 @final
 class _FunctionService:
-    """The service :func:`new_service` builds: each run calls ``fn(*args)`` afresh."""
+    """The service `new_service` builds: each run calls ``fn(*args)`` afresh."""
 
     __slots__ = ("args", "fn", "name")
 
@@ -109,7 +109,7 @@ class _FunctionService:
 class ServiceSpec:
     """A service with its supervision options; stands anywhere a service may.
 
-    Options left at ``None`` take the supervisor's :class:`Config` default::
+    Options left at ``None`` take the supervisor's `Config` default:
 
         spec = ServiceSpec(
             Poller(),
@@ -125,15 +125,15 @@ class ServiceSpec:
         backoff: Restart delays; ``None``: the supervisor's ``backoff``, or its
             fixed ``restart_interval``.
         ready: Call ``run`` (or the function) with a ``task_status`` keyword,
-            as :meth:`trio.Nursery.start` does; the service is
-            :attr:`~Status.RUNNING` from ``task_status.started()``, and the
+            as `trio.Nursery.start` does; the service is
+            `RUNNING` from ``task_status.started()``, and the
             next service starts only then.
         start_timeout: With ``ready``, seconds to reach ``started()``, else the
-            run fails with :class:`StartTimeout`; ``None``: no limit.
+            run fails with `StartTimeout`; ``None``: no limit.
         shutdown_timeout: Seconds between the stop request and cancellation;
             ``None``: the supervisor's ``shutdown_timeout``.
         watchdog: Seconds within which the service must call
-            :func:`heartbeat`, else it fails with :class:`WatchdogTimeout`;
+            `heartbeat`, else it fails with `WatchdogTimeout`;
             ``None``: no watchdog.
     """
 
@@ -176,10 +176,10 @@ class ServiceSpec:
 
     async def run(self, **kwargs: Any) -> None:
         """Run the wrapped service once (what the supervisor does for each start)."""
-        fn, args = self.entry_point()
+        fn, args = self._entry_point()
         await fn(*args, **kwargs)
 
-    def entry_point(
+    def _entry_point(
         self,
     ) -> tuple[Callable[..., Awaitable[object]], tuple[object, ...]]:
         """What each run awaits, ``fn(*args)``, with no wrapper frame of ours."""
@@ -190,7 +190,7 @@ class ServiceSpec:
 
 
 def as_spec(argument: str, service: object, options: ServiceOptions) -> ServiceSpec:
-    """``service`` with ``options`` as a :class:`ServiceSpec`, checked."""
+    """``service`` with ``options`` as a `ServiceSpec`, checked."""
     if isinstance(service, ServiceSpec):
         if options:
             raise TypeError(
@@ -203,8 +203,8 @@ def as_spec(argument: str, service: object, options: ServiceOptions) -> ServiceS
 
 
 class ServiceOptions(TypedDict, total=False):
-    """The keyword options of :class:`ServiceSpec`, taken as ``**options`` by
-    :func:`new_service` and :meth:`Supervisor.add`::
+    """The keyword options of `ServiceSpec`, taken as ``**options`` by
+    `new_service` and `Supervisor.add`:
 
         options: ServiceOptions = {"restart": Restart.TRANSIENT, "shutdown_timeout": 5}
         supervisor.add(Poller(), **options)
@@ -227,7 +227,7 @@ def new_service(
     """A service named ``name`` whose every run is ``await fn(*args)``.
 
     Each restart calls ``fn`` afresh. The keyword options are those of
-    :class:`ServiceSpec`::
+    `ServiceSpec`:
 
         async def consume(queue: str) -> None:
             ...

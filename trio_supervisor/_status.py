@@ -14,7 +14,7 @@ class Status(enum.IntEnum):
     """The status of a supervised service.
 
     ``str()`` gives the seed's capitalised names, the integer value is what
-    :meth:`StatusUpdate.to_dict` serialises::
+    `StatusUpdate.to_dict` serialises:
 
         >>> str(Status.ERROR), int(Status.ERROR), Status.RUNNING.is_alive
         ('Error', 3, True)
@@ -27,9 +27,9 @@ class Status(enum.IntEnum):
     STOPPED = 2
     """Returned without error, or was stopped by the supervisor."""
     ERROR = 3
-    """Raised an :class:`Exception`."""
+    """Raised an `Exception`."""
     PANIC = 4
-    """Raised a :class:`BaseException` that is not an :class:`Exception`."""
+    """Raised a `BaseException` that is not an `Exception`."""
 
     def __str__(self) -> str:
         return self.name.capitalize()
@@ -41,7 +41,7 @@ class Status(enum.IntEnum):
 
     @property
     def is_alive(self) -> bool:
-        """True for :attr:`IDLE` and :attr:`RUNNING`: the service has not ended."""
+        """True for `IDLE` and `RUNNING`: the service has not ended."""
         return self <= Status.RUNNING
 
 
@@ -50,7 +50,7 @@ class Status(enum.IntEnum):
 class StatusUpdate:
     """One status change of one service: a frozen record, shared by every reader.
 
-    Example::
+    For example:
 
         >>> update = StatusUpdate(0, "poller", 12.5, Status.ERROR, ValueError("boom"))
         >>> update.to_dict()
@@ -59,10 +59,10 @@ class StatusUpdate:
     Attributes:
         service_id: The service's id in its supervisor (``0, 1, 2, …``).
         service_name: The service's name.
-        time: :func:`trio.current_time` at the change, on the run's clock.
+        time: `trio.current_time` at the change, on the run's clock.
         status: The new status.
-        err: The exception that ended the run, for :attr:`Status.ERROR` and
-            :attr:`Status.PANIC` (and the :class:`~trio_supervisor.DoNotRestart`
+        err: The exception that ended the run, for `Status.ERROR` and
+            `Status.PANIC` (and the `DoNotRestart`
             that ended a service for good); otherwise ``None``.
     """
 
@@ -82,11 +82,37 @@ class StatusUpdate:
         }
 
 
+_new_object = object.__new__
+_set_service_id, _set_service_name, _set_time, _set_status, _set_err = (
+    StatusUpdate.__dict__[name].__set__
+    for name in ("service_id", "service_name", "time", "status", "err")
+)
+
+
+def make_update(
+    service_id: int,
+    service_name: str,
+    time: float,
+    status: Status,
+    err: BaseException | None,
+) -> StatusUpdate:
+    """``StatusUpdate(service_id, service_name, time, status, err)`` in half the
+    time: it fills the slots directly, where a frozen dataclass's ``__init__``
+    goes through ``object.__setattr__``. Every status change makes one."""
+    update: StatusUpdate = _new_object(StatusUpdate)
+    _set_service_id(update, service_id)
+    _set_service_name(update, service_name)
+    _set_time(update, time)
+    _set_status(update, status)
+    _set_err(update, err)
+    return update
+
+
 @final
 class Phase(enum.IntEnum):
     """Where a supervisor is in its run, in the order it gets there.
 
-    ``await supervisor.wait_phase(Phase.RUNNING)`` waits for startup::
+    ``await supervisor.wait_phase(Phase.RUNNING)`` waits for startup:
 
         >>> Phase.STARTING < Phase.RUNNING < Phase.STOPPING
         True

@@ -30,10 +30,10 @@ from ._config import Config, check_unique_name, settle
 from ._context import enter_service_task, find_child, leave_service_task
 from ._errors import RestartIntensityExceeded
 from ._listeners import ListenerFeed, Removal, put_in_id_order
-from ._logging import merging, service_extra
+from ._logging import merging
 from ._policy import Restart, Strategy
 from ._service import Service, ServiceSpec, as_spec
-from ._status import Phase, Status, StatusUpdate
+from ._status import Phase, Status, StatusUpdate, make_update
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -56,7 +56,7 @@ class Supervisor:
     """Starts services, restarts those that end, reports every change, stops them all.
 
     ``await supervisor.run()`` runs until the caller's cancel scope cancels
-    it, :meth:`stop` is called, or a service raises :class:`StopSupervisor`::
+    it, `stop` is called, or a service raises `StopSupervisor`:
 
         supervisor = Supervisor(Config(services=[new_service("poller", poll)]))
         async with trio.open_nursery() as nursery:
@@ -64,7 +64,7 @@ class Supervisor:
             ...
             supervisor.stop()
 
-    A supervisor is itself a :class:`Service` (it has a ``name`` and ``run``),
+    A supervisor is itself a `Service` (it has a ``name`` and ``run``),
     so supervisors can supervise supervisors.
 
     Raises:
@@ -127,7 +127,7 @@ class Supervisor:
         """Wait until the supervisor has reached ``phase`` (or a later one).
 
         A run goes STARTING, RUNNING, STOPPING, STOPPED; one stopped during
-        startup skips RUNNING, which then counts as reached::
+        startup skips RUNNING, which then counts as reached:
 
             await supervisor.wait_phase(Phase.RUNNING)
         """
@@ -146,8 +146,8 @@ class Supervisor:
         """The latest update of every service that should be RUNNING and is not.
 
         A service that ended for good by its policy (``TEMPORARY``, a clean
-        ``TRANSIENT`` stop, :class:`DoNotRestart`) need not run; one waiting
-        to be restarted should. Empty when the supervisor is ready::
+        ``TRANSIENT`` stop, `DoNotRestart`) need not run; one waiting
+        to be restarted should. Empty when the supervisor is ready:
 
             ready = not supervisor.unready_services()
         """
@@ -163,7 +163,7 @@ class Supervisor:
     def statuses(self) -> list[StatusUpdate]:
         """The latest update of every service, in id order.
 
-        Services that were removed are left out, so key by ``service_id``::
+        Services that were removed are left out, so key by ``service_id``:
 
             failed = [u.service_name for u in supervisor.statuses() if u.err]
         """
@@ -181,10 +181,10 @@ class Supervisor:
             self._begin_shutdown(None)
 
     def add(self, service: Service, **options: Unpack[ServiceOptions]) -> int:
-        """Supervise ``service`` too, with the options of :class:`ServiceSpec`.
+        """Supervise ``service`` too, with the options of `ServiceSpec`.
 
         While the supervisor runs, the service starts at once; before, it joins
-        the services of the next run. Ids are never reused::
+        the services of the next run. Ids are never reused:
 
             service_id = supervisor.add(new_service("tenant-42", serve, 42))
 
@@ -212,7 +212,7 @@ class Supervisor:
         """Stop the service ``service_id`` gracefully and forget it.
 
         Returns once it has ended; it then leaves the snapshots (listeners get
-        one without it) and is never restarted::
+        one without it) and is never restarted:
 
             await supervisor.remove(service_id)
 
@@ -236,8 +236,8 @@ class Supervisor:
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Supervise until cancelled, :meth:`stop` is called, or a service
-        raises :class:`StopSupervisor`.
+        """Supervise until cancelled, `stop` is called, or a service
+        raises `StopSupervisor`.
 
         With ``await nursery.start(supervisor.run)``, returns once every
         service has reported RUNNING (or ended its first run). Shutting down
@@ -496,8 +496,8 @@ class Supervisor:
                         delay = child.next_delay(update.time)
                         self._log_restart(child, delay)
                         restart_at = update.time + delay
-                        if scope.cancel_called:
-                            break
+                        if child.timed and scope.cancel_called:
+                            break  # a deadline spent the scope: take a new one
             if self._table[child.id].status.is_alive:
                 # Stopped before its task took a first step.
                 self._record(child, Status.STOPPED)
@@ -543,7 +543,13 @@ class Supervisor:
         self, child: Child, scope: trio.CancelScope, error: BaseException | None
     ) -> tuple[StatusUpdate, int]:
         """Record how the run ended, log a failure, act on what it asks for."""
-        cause = None if error is None else without_cancelled(error)
+        if error is None or (
+            type(error) is not trio.Cancelled
+            and not isinstance(error, BaseExceptionGroup)
+        ):
+            cause = error
+        else:
+            cause = without_cancelled(error)
         if cause is None and not child.stopping:
             if scope.cancel_called:
                 # Only the supervisor's deadlines cancel a run it did not stop.
@@ -559,6 +565,8 @@ class Supervisor:
             waiter.set()
         status, flags = classify(cause)
         update = self._record(child, status, cause)
+        # A first run that ended before started() still counts for startup.
+        self._first_run_done(child)
         if cause is not None:
             self._log_failure(child, update)
             if flags & FATAL:
@@ -726,7 +734,7 @@ class Supervisor:
         err: BaseException | None = None,
         now: float | None = None,
     ) -> StatusUpdate:
-        update = StatusUpdate(
+        update = make_update(
             child.id,
             child.name,
             trio.current_time() if now is None else now,
@@ -750,7 +758,7 @@ class Supervisor:
                 child.name,
                 child.id,
                 status,
-                extra=service_extra(child.id, child.name),
+                extra=child.log_extra(),
             )
         return update
 
@@ -779,7 +787,7 @@ class Supervisor:
         ):
             return
         args = (child.name, child.id, update.status)
-        extra = service_extra(child.id, child.name)
+        extra = child.log_extra()
         if type(logger) is logging.Logger:
             # The record Logger.error would build, without its search of the
             # stack for the caller: on the path of every failure.
@@ -810,7 +818,7 @@ class Supervisor:
                 child.id,
                 delay,
                 f" with {', '.join(c.name for c in group)}" if group else "",
-                extra=service_extra(child.id, child.name),
+                extra=child.log_extra(),
             )
 
 
@@ -821,7 +829,7 @@ async def open_supervisor(config: Config) -> AsyncIterator[Supervisor]:
     Entering returns once every service has reported RUNNING; leaving stops
     every service gracefully and waits for them. An exception in the block
     stops them too, then propagates; an exception of the supervisor's
-    (:class:`RestartIntensityExceeded`) cancels the block and propagates::
+    (`RestartIntensityExceeded`) cancels the block and propagates:
 
         async with open_supervisor(Config(services=services)) as supervisor:
             await serve_requests()

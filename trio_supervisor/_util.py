@@ -10,7 +10,7 @@ from typing import Any
 def seconds(name: str, value: object) -> float:
     """``value`` as a finite, non-negative number of seconds.
 
-    Accepts ``int``, ``float`` and :class:`datetime.timedelta`; the error names
+    Accepts ``int``, ``float`` and `datetime.timedelta`; the error names
     ``name`` and shows ``value``.
     """
     if isinstance(value, timedelta):
@@ -29,12 +29,12 @@ def seconds(name: str, value: object) -> float:
 
 
 def optional_seconds(name: str, value: object) -> float | None:
-    """Like :func:`seconds`, with ``None`` passed through."""
+    """Like `seconds`, with ``None`` passed through."""
     return None if value is None else seconds(name, value)
 
 
 def positive_seconds(name: str, value: object) -> float:
-    """Like :func:`seconds`, refusing zero."""
+    """Like `seconds`, refusing zero."""
     result = seconds(name, value)
     if result == 0:
         raise ValueError(f"{name} must be > 0 seconds, got {value!r}")

@@ -1,6 +1,6 @@
 """HTTP health endpoints of a supervisor, for Kubernetes probes and humans.
 
-:func:`serve_health` serves, from Trio tasks beside the supervisor, with
+`serve_health` serves, from Trio tasks beside the supervisor, with
 ``h11`` over Trio's TCP listeners:
 
 ``GET /livez``
@@ -10,17 +10,17 @@
     all also shows the loop is responsive.
 ``GET /readyz``
     200 ``ok`` when the phase is RUNNING and every service that should be
-    RUNNING is (:meth:`~trio_supervisor.Supervisor.unready_services` is
+    RUNNING is (`unready_services` is
     empty); else 503: a first line ``not ready: supervisor NAME is PHASE``,
     then one line ``SERVICE: STATUS`` per service that is not ready.
 ``GET /status``
-    200 with the snapshot (:meth:`~trio_supervisor.Supervisor.statuses`) as a
+    200 with the snapshot (`statuses`) as a
     JSON list of objects with the seed's fields ``serviceId``,
     ``serviceName``, ``time`` and ``status`` (an int), plus ``statusName``
     (``"Running"``, …) and, when the update carries an exception,
     ``errorType`` and ``errorMessage``.
 ``GET /metrics``
-    The registry of a :class:`~trio_supervisor.metrics.SupervisorMetrics`, when
+    The registry of a `SupervisorMetrics`, when
     one is given (else 404), in the format the ``Accept`` header asks for
     (OpenMetrics or Prometheus text). It is collected in a worker thread, one
     scrape at a time; one not done within ``request_timeout`` gets 503.
@@ -160,9 +160,9 @@ class _RequestTooLarge(Exception):
 
 @final
 class HealthServer:
-    """A running health server, as :func:`serve_health` yields it.
+    """A running health server, as `serve_health` yields it; not built directly.
 
-    Example::
+    For example:
 
         async with serve_health(supervisor) as server:
             print(f"probes: http://127.0.0.1:{server.port}/readyz")
@@ -524,7 +524,7 @@ async def serve_health(
     block runs.
 
     The sockets are listening when the block starts, so ``server.port`` can
-    be probed at once; leaving the block closes them and every connection::
+    be probed at once; leaving the block closes them and every connection:
 
         async with trio.open_nursery() as nursery:
             await nursery.start(supervisor.run)
@@ -532,7 +532,7 @@ async def serve_health(
                 await trio.sleep_forever()
 
     To run it as one of the supervisor's services instead, see
-    :func:`health_service`.
+    `health_service`.
 
     Args:
         supervisor: The supervisor to report on.
@@ -549,7 +549,7 @@ async def serve_health(
         max_request_size: Largest request head, and largest body, in bytes.
 
     Yields:
-        The running :class:`HealthServer`.
+        The running `HealthServer`.
 
     Raises:
         TypeError: An argument has the wrong type.
@@ -591,15 +591,15 @@ async def serve_health(
 class HealthService:
     """The health server as a service: the endpoints follow the supervisor's life.
 
-    Add it with ``ready=True`` (as :func:`health_service` does) so it counts as
-    RUNNING once its sockets listen; :attr:`server` gives the bound port::
+    Add it with ``ready=True`` (as `health_service` does) so it counts as
+    RUNNING once its sockets listen; `server` gives the bound port:
 
         health = HealthService(supervisor, port=0)
         supervisor.add(health, ready=True)
         ...
         port = health.server.port  # while it runs
 
-    The arguments are those of :func:`serve_health`, plus ``name``.
+    The arguments are those of `serve_health`, plus ``name``.
 
     Raises:
         TypeError: An argument has the wrong type.
@@ -679,8 +679,8 @@ def health_service(
 ) -> ServiceSpec:
     """The health server as a service of ``supervisor`` itself, ``ready=True``.
 
-    The server arguments are those of :func:`serve_health`; the other keywords
-    are the :class:`~trio_supervisor.ServiceSpec` options::
+    The server arguments are those of `serve_health`; the other keywords
+    are the `ServiceSpec` options:
 
         supervisor = Supervisor(Config(services=services))
         supervisor.add(health_service(supervisor, host="0.0.0.0", port=8080))

@@ -2,7 +2,7 @@
 
 Needs ``prometheus-client``: ``pip install trio-supervisor[prometheus]``.
 
-One :class:`SupervisorMetrics` per registry collects the metrics of every
+One `SupervisorMetrics` per registry collects the metrics of every
 supervisor it tracks; each series carries the labels ``supervisor`` (the
 supervisor's name) and ``service`` (the service's name):
 
@@ -15,16 +15,16 @@ supervisor's name) and ``service`` (the service's name):
     Runs that ended in failure, with the label ``status``: ``error`` or
     ``panic``.
 ``trio_supervisor_service_status``
-    The service's current status as the integer of :class:`~trio_supervisor.Status`
+    The service's current status as the integer of `Status`
     (0 idle, 1 running, 2 stopped, 3 error, 4 panic).
 ``trio_supervisor_service_run_duration_seconds``
     Histogram of the durations of ended runs, from the run's start (its IDLE
     update) to its end, on the supervisor's clock.
 ``trio_supervisor_phase``
-    The supervisor's :class:`~trio_supervisor.Phase` as an integer (labels:
+    The supervisor's `Phase` as an integer (labels:
     ``supervisor`` only).
 
-Example::
+For example:
 
     from trio_supervisor.health import serve_health
     from trio_supervisor.metrics import SupervisorMetrics
@@ -117,7 +117,7 @@ class SupervisorMetrics(Collector):
 
     Every status update reaches it synchronously, never coalesced, so the
     counters miss none. Track a supervisor before its ``run()`` to count its
-    first starts too::
+    first starts too:
 
         from prometheus_client import CollectorRegistry, generate_latest
 
@@ -180,7 +180,7 @@ class SupervisorMetrics(Collector):
         """Count every status update of ``supervisor`` from now on.
 
         Its series are labelled with its name, which must differ from the
-        names of the other supervisors tracked here::
+        names of the other supervisors tracked here:
 
             untrack = metrics.track(supervisor)
             ...
@@ -190,7 +190,7 @@ class SupervisorMetrics(Collector):
             A function that stops tracking ``supervisor`` (its series stay).
 
         Raises:
-            TypeError: ``supervisor`` is not a :class:`~trio_supervisor.Supervisor`.
+            TypeError: ``supervisor`` is not a `Supervisor`.
             ValueError: A tracked supervisor already has its name.
         """
         if not isinstance(supervisor, Supervisor):
@@ -229,7 +229,7 @@ class SupervisorMetrics(Collector):
     def close(self) -> None:
         """Stop tracking every supervisor and unregister from the registry.
 
-        Example::
+        For example:
 
             metrics.close()  # the registry no longer has these metrics
         """
@@ -241,7 +241,7 @@ class SupervisorMetrics(Collector):
         """The registry's metrics in the format ``accept`` (an HTTP ``Accept``
         header) asks for: OpenMetrics or, by default, Prometheus text.
 
-        Example::
+        For example:
 
             body, content_type = metrics.exposition("application/openmetrics-text")
 

@@ -1,7 +1,7 @@
 """Tell systemd how a supervisor is doing: readiness, shutdown, a status line and
 watchdog keep-alives, over the ``sd_notify`` protocol.
 
-In a unit with ``Type=notify`` (and ``WatchdogSec=`` for the watchdog)::
+In a unit with ``Type=notify`` (and ``WatchdogSec=`` for the watchdog):
 
     supervisor = Supervisor(config)
     async with systemd.notify(supervisor):
@@ -77,7 +77,7 @@ def _watchdog_interval(usec: str | None, pid: str | None) -> float | None:
 
 
 def _status_line(updates: list[StatusUpdate]) -> str:
-    """The counts of services by status, in the order of :class:`Status`::
+    """The counts of services by status, in the order of `Status`:
 
     >>> _status_line([StatusUpdate(0, "a", 0.0, Status.RUNNING),
     ...              StatusUpdate(1, "b", 0.0, Status.ERROR)])
@@ -126,11 +126,11 @@ class _Socket:
 
 @final
 class SystemdNotifier:
-    """Reports a supervisor to systemd; made by :func:`notify`.
+    """Reports a supervisor to systemd; made by `notify`.
 
     Use it as an async context manager around the supervisor's run, or
     supervise it as a service of that supervisor (its name is
-    ``"systemd-notify"``)::
+    ``"systemd-notify"``):
 
         supervisor = Supervisor(config)
         supervisor.add(systemd.notify(supervisor))
@@ -324,9 +324,9 @@ def notify(
     When the environment has ``NOTIFY_SOCKET`` (an absolute path, or
     ``@name`` for an abstract socket), it sends over a Unix datagram socket:
 
-    * ``READY=1`` once the supervisor reaches :attr:`Phase.RUNNING` (every
+    * ``READY=1`` once the supervisor reaches `Phase.RUNNING` (every
       service started), once;
-    * ``STOPPING=1`` once it reaches :attr:`Phase.STOPPING`, or when the
+    * ``STOPPING=1`` once it reaches `Phase.STOPPING`, or when the
       block exits or the service is cancelled, whichever comes first;
     * ``STATUS=<counts>``, such as ``STATUS=2 running, 1 error``, the number
       of services in each status, ``status_interval`` seconds after a change
@@ -339,13 +339,13 @@ def notify(
     Without ``NOTIFY_SOCKET`` it sends nothing; a malformed variable is
     logged as a WARNING on the supervisor's logger, and so is a message
     systemd does not take: notifying never fails the application. As a block
-    around the supervisor's run::
+    around the supervisor's run:
 
         supervisor = Supervisor(config)
         async with systemd.notify(supervisor):
             await supervisor.run()
 
-    or as a service of the supervisor it reports, added before its run::
+    or as a service of the supervisor it reports, added before its run:
 
         supervisor = Supervisor(config)
         supervisor.add(systemd.notify(supervisor))
@@ -360,7 +360,7 @@ def notify(
             its ``STATUS=`` line; at most one line per interval.
 
     Raises:
-        TypeError: ``supervisor`` is not a :class:`~trio_supervisor.Supervisor`,
+        TypeError: ``supervisor`` is not a `Supervisor`,
             or ``status_interval`` is not a number of seconds.
         ValueError: ``status_interval`` is not positive.
     """
