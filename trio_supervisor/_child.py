@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from ._errors import DoNotRestart, StartTimeout, StopSupervisor, WatchdogTimeout
-from ._logging import AnyLogger, ServiceLoggerAdapter, service_extra, service_logger
+from ._logging import ServiceLoggerAdapter, service_extra, service_logger
 from ._policy import Backoff, Restart
 from ._service import ServiceSpec
 from ._status import Status
@@ -56,12 +56,10 @@ class Child:
         "attempt",
         "awaiting_group_restart",
         "backoff",
-        "base_logger",
         "extra",
         "fn",
         "id",
         "in_run",
-        "interval",
         "logger",
         "loop_alive",
         "name",
@@ -73,8 +71,8 @@ class Child:
         "running_since",
         "runs",
         "scope",
+        "settings",
         "shutdown_timeout",
-        "spec",
         "start_deadline",
         "start_timeout",
         "starting",
@@ -82,7 +80,6 @@ class Child:
         "stop_deadline",
         "stop_event",
         "stopping",
-        "timed",
         "watchdog",
         "watchdog_deadline",
     )
@@ -92,11 +89,10 @@ class Child:
     ) -> None:
         self.id = service_id
         self.name = name
-        self.spec = spec
+        self.settings = settings
         self.fn, self.args = spec._entry_point()
         self.restart: Restart = spec.restart
         self.backoff: Backoff | None = spec.backoff or settings.backoff
-        self.interval = settings.restart_interval
         self.ready = spec.ready
         self.start_timeout = optional_seconds("start_timeout", spec.start_timeout)
         shutdown_timeout = optional_seconds("shutdown_timeout", spec.shutdown_timeout)
@@ -104,9 +100,6 @@ class Child:
             settings.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
         )
         self.watchdog = optional_seconds("watchdog", spec.watchdog)
-        self.timed = self.watchdog is not None or self.start_timeout is not None
-        """Whether a deadline of its own (watchdog, start timeout) may cancel a run."""
-        self.base_logger: AnyLogger = settings.logger
         self.logger: ServiceLoggerAdapter | None = None
         self.extra: dict[str, object] | None = None
         self.reset()
@@ -133,6 +126,11 @@ class Child:
 
     def __repr__(self) -> str:
         return f"<service {self.id} {self.name!r}>"
+
+    @property
+    def timed(self) -> bool:
+        """Whether a deadline of its own (watchdog, start timeout) may cancel a run."""
+        return self.watchdog is not None or self.start_timeout is not None
 
     # --- one run -------------------------------------------------------------
 
@@ -219,14 +217,16 @@ class Child:
     def get_logger(self) -> ServiceLoggerAdapter:
         logger = self.logger
         if logger is None:
-            logger = self.logger = service_logger(self.base_logger, self.id, self.name)
+            logger = self.logger = service_logger(
+                self.settings.logger, self.id, self.name
+            )
         return logger
 
     def next_delay(self, ended_at: float) -> float:
         """Seconds to wait before the next restart, advancing the backoff."""
         backoff = self.backoff
         if backoff is None:
-            return self.interval
+            return self.settings.restart_interval
         if ended_at - self.running_since >= backoff.reset_after:
             self.attempt = 0
         delay = backoff.delay(self.attempt)
