@@ -112,6 +112,7 @@ class ListenerFeed:
         view: dict[int, StatusUpdate] = {}
         top_id = -1
         receive = self.receive
+        listener = self.listener
         while True:
             try:
                 batch = await receive.receive()
@@ -132,7 +133,13 @@ class ListenerFeed:
                         top_id = put_in_id_order(view, change, top_id)
                 else:
                     view.pop(change.service_id, None)
-                await self._call(list(view.values()), logger)
+                # What _call does, inline: this runs once per change.
+                try:
+                    result = listener(list(view.values()))
+                    if result is not None and inspect.isawaitable(result):
+                        await result
+                except BaseException as exc:
+                    self._raised(exc, logger)
             if self.lagging:
                 # What waits is older than the table: drop it, hand over the table.
                 self.lagging = False
@@ -157,9 +164,12 @@ class ListenerFeed:
             if result is not None and inspect.isawaitable(result):
                 await result
         except BaseException as exc:
-            if contains(exc, (trio.Cancelled, *FATAL_EXCEPTIONS)):
-                raise
-            if logger.isEnabledFor(logging.ERROR):
-                logger.error(
-                    "status update listener %s raised", self.name, exc_info=exc
-                )
+            self._raised(exc, logger)
+
+    def _raised(self, exc: BaseException, logger: AnyLogger) -> None:
+        """Log what the listener raised, or raise it again when it is a
+        cancellation or a fatal error (KeyboardInterrupt, SystemExit)."""
+        if contains(exc, (trio.Cancelled, *FATAL_EXCEPTIONS)):
+            raise exc
+        if logger.isEnabledFor(logging.ERROR):
+            logger.error("status update listener %s raised", self.name, exc_info=exc)
