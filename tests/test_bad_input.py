@@ -422,7 +422,9 @@ OPTION_CASES = [
     pytest.param(
         {"restrat": Restart.TEMPORARY},
         TypeError,
-        r"^(ServiceSpec\.)?__init__\(\) got an unexpected keyword argument 'restrat'$",
+        # Python 3.13 adds a suggestion to the interpreter's message.
+        r"^(ServiceSpec\.)?__init__\(\) got an unexpected keyword argument "
+        r"'restrat'(\. Did you mean 'restart'\?)?$",
         id="unknown-option",
     ),
 ]
