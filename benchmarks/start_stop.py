@@ -49,6 +49,18 @@ What was tried (Python 3.13, CPU clock, N = 100,000, gc off):
 - With gc on, the library's "all RUNNING" comes before every service's first
   step has run (RUNNING is recorded when scheduled), so part of the start
   shows up in the stop time; the start+stop sum is what the target compares.
+- Then in the package: the two construction fixes above; a registry of
+  restart-loop tasks instead of a context variable set in each; shutdown with
+  zero shutdown timeouts as one cancel of the services' nursery instead of
+  one per service's scope (stop of 100,000: 3.5 s -> 1.8 s, gc off); no
+  ServiceSpec kept after its Child is built, no set of names until add() needs
+  one, fewer Child slots. Result (``nox -s bench``): start+stop 1.77 (gc off)
+  and 1.83 (gc on) times the baseline at 100,000, peak memory 1.46 times.
+- A scratch copy without the per-loop cancel scope ran start+stop at 100,000
+  in 3.2 to 3.5 s against 4.2 to 4.4 s with it (baseline about 2.0 s): the
+  scope is most of what is left. It is what lets one service be stopped alone
+  (remove(), strategies, a graceful stop with a timeout, watchdog deadlines),
+  and Trio has no other way to cancel one task.
 """
 
 from __future__ import annotations
