@@ -23,6 +23,7 @@ from trio_supervisor import (
     Restart,
     ServiceSpec,
     Status,
+    Strategy,
     Supervisor,
     new_service,
     open_supervisor,
@@ -336,6 +337,63 @@ CONFIG_CASES = [
         TypeError,
         exact("Config.reverse_shutdown must be a bool, got 'yes'"),
         id="reverse_shutdown-str",
+    ),
+    pytest.param(
+        {"individual_stop": 0},
+        TypeError,
+        exact("Config.individual_stop must be a bool, got 0"),
+        id="individual_stop-int",
+    ),
+    pytest.param(
+        {"individual_stop": False, "strategy": Strategy.REST_FOR_ONE},
+        ValueError,
+        exact(
+            "Config.strategy=Strategy.REST_FOR_ONE needs Config.individual_stop=True "
+            "(a group restart stops services alone)"
+        ),
+        id="individual_stop-false-with-a-group-strategy",
+    ),
+    pytest.param(
+        {"individual_stop": False, "reverse_shutdown": True},
+        ValueError,
+        exact(
+            "Config.reverse_shutdown=True needs Config.individual_stop=True "
+            "(it stops services one at a time)"
+        ),
+        id="individual_stop-false-with-reverse_shutdown",
+    ),
+    *(
+        pytest.param(
+            {"individual_stop": False, "services": [None, spec]},
+            ValueError,
+            exact(
+                f"Config.services[1]: {option} needs Config.individual_stop=True "
+                f"(it cancels one service alone), got {option}={value!r}"
+            ),
+            id=f"individual_stop-false-with-{option}",
+        )
+        for option, value, spec in [
+            ("watchdog", 2, new_service("w", forever, watchdog=2)),
+            (
+                "start_timeout",
+                3,
+                new_service("w", forever, ready=True, start_timeout=3),
+            ),
+        ]
+    ),
+    pytest.param(
+        {
+            "individual_stop": False,
+            "shutdown_timeout": 5,
+            "services": [new_service("w", forever, shutdown_timeout=2)],
+        },
+        ValueError,
+        exact(
+            "Config.services[0]: shutdown_timeout=2 differs from "
+            "Config.shutdown_timeout=5, and Config.individual_stop=False stops "
+            "every service at once"
+        ),
+        id="individual_stop-false-with-a-shutdown_timeout-of-its-own",
     ),
 ]
 

@@ -80,6 +80,7 @@ class Child:
         "stop_deadline",
         "stop_event",
         "stopping",
+        "timed",
         "watchdog",
         "watchdog_deadline",
     )
@@ -100,6 +101,8 @@ class Child:
             settings.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
         )
         self.watchdog = optional_seconds("watchdog", spec.watchdog)
+        self.timed = self.watchdog is not None or self.start_timeout is not None
+        """Whether a deadline of its own (watchdog, start timeout) may cancel a run."""
         self.logger: ServiceLoggerAdapter | None = None
         self.extra: dict[str, object] | None = None
         self.reset()
@@ -127,14 +130,9 @@ class Child:
     def __repr__(self) -> str:
         return f"<service {self.id} {self.name!r}>"
 
-    @property
-    def timed(self) -> bool:
-        """Whether a deadline of its own (watchdog, start timeout) may cancel a run."""
-        return self.watchdog is not None or self.start_timeout is not None
-
     # --- one run -------------------------------------------------------------
 
-    def begin_run(self, now: float, scope: trio.CancelScope) -> None:
+    def begin_run(self, now: float, scope: trio.CancelScope | None) -> None:
         """Prepare the state of a new run in ``scope``, starting at ``now``."""
         self.scope = scope
         self.runs += 1
@@ -149,7 +147,9 @@ class Child:
                 self.start_deadline = now + self.start_timeout
         if self.watchdog is not None:
             self.watchdog_deadline = now + self.watchdog
-        if self.start_deadline != _INF or self.watchdog_deadline != _INF:
+        if scope is not None and (
+            self.start_deadline != _INF or self.watchdog_deadline != _INF
+        ):
             scope.deadline = min(self.start_deadline, self.watchdog_deadline)
 
     def end_run(self) -> None:

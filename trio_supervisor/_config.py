@@ -75,6 +75,16 @@ class Config:
             its cancellation.
         reverse_shutdown: Stop services one at a time in reverse start order,
             instead of all at once.
+        individual_stop: Run each service in a cancel scope of its own, so
+            that it can be stopped alone: by `Supervisor.remove`, a group
+            ``strategy``, ``reverse_shutdown``, its ``watchdog`` or
+            ``start_timeout``, or a ``shutdown_timeout`` of its own. ``False``
+            stops the services only all together, at shutdown, and saves the
+            scope: about a quarter of the time to start and stop each service
+            and 0.9 KB of memory (for tens of thousands of alike services,
+            such as one per connection). `ValueError` for an option that
+            needs the scope; `Supervisor.remove` only forgets services that
+            have ended.
     """
 
     services: Sequence[Service | None] = ()
@@ -90,6 +100,7 @@ class Config:
     max_seconds: float | timedelta | None = None
     shutdown_timeout: float | timedelta = 0.0
     reverse_shutdown: bool = False
+    individual_stop: bool = True
 
 
 @final
@@ -110,6 +121,7 @@ class Settings:
     max_seconds: float
     shutdown_timeout: float
     reverse_shutdown: bool
+    individual_stop: bool
 
 
 def _check_sequence(name: str, value: object) -> Sequence[Any]:
@@ -122,12 +134,39 @@ def check_unique_name(names: set[str], spec: ServiceSpec, argument: str) -> str:
     """``spec``'s name, refused when another service already has it."""
     name = spec.name
     if name in names:
-        raise ValueError(
-            f"{argument}: service name {name!r} is taken by another service; "
-            "give each service a distinct name"
-        )
+        raise _name_taken(name, argument)
     names.add(name)
     return name
+
+
+def _name_taken(name: str, argument: str) -> ValueError:
+    return ValueError(
+        f"{argument}: service name {name!r} is taken by another service; "
+        "give each service a distinct name"
+    )
+
+
+def check_shared_stop(settings: Settings, spec: ServiceSpec, argument: str) -> None:
+    """Refuse the options of ``spec`` that stop it alone, when the supervisor
+    stops its services only all together."""
+    if settings.individual_stop:
+        return
+    for option in ("watchdog", "start_timeout"):
+        value = getattr(spec, option)
+        if value is not None:
+            raise ValueError(
+                f"{argument}: {option} needs Config.individual_stop=True "
+                f"(it cancels one service alone), got {option}={value!r}"
+            )
+    timeout = spec.shutdown_timeout
+    if timeout is not None and _util.seconds("shutdown_timeout", timeout) != (
+        settings.shutdown_timeout
+    ):
+        raise ValueError(
+            f"{argument}: shutdown_timeout={timeout!r} differs from "
+            f"Config.shutdown_timeout={settings.shutdown_timeout:g}, and "
+            "Config.individual_stop=False stops every service at once"
+        )
 
 
 def settle(config: Config) -> Settings:
@@ -144,8 +183,16 @@ def settle(config: Config) -> Settings:
     for index, service in enumerate(_check_sequence("services", config.services)):
         if service is None:
             continue
-        spec = as_spec(f"Config.services[{index}]", service, {})
-        check_unique_name(names, spec, f"Config.services[{index}]")
+        # A ServiceSpec was checked when it was made: no argument name to format.
+        spec = (
+            service
+            if type(service) is ServiceSpec
+            else as_spec(f"Config.services[{index}]", service, {})
+        )
+        name = spec.name
+        if name in names:
+            raise _name_taken(name, f"Config.services[{index}]")
+        names.add(name)
         specs.append(spec)
     listeners = tuple(
         _check_sequence("status_update_listeners", config.status_update_listeners)
@@ -181,7 +228,7 @@ def settle(config: Config) -> Settings:
         )
     if max_restarts is not None:
         _util.integer("Config.max_restarts", max_restarts, minimum=0)
-    return Settings(
+    settings = Settings(
         specs=tuple(specs),
         listeners=listeners,
         restart_interval=_util.seconds(
@@ -207,4 +254,25 @@ def settle(config: Config) -> Settings:
         reverse_shutdown=_util.boolean(
             "Config.reverse_shutdown", config.reverse_shutdown
         ),
+        individual_stop=_util.boolean("Config.individual_stop", config.individual_stop),
     )
+    if not settings.individual_stop:
+        _check_shared_stop_config(settings, config)
+    return settings
+
+
+def _check_shared_stop_config(settings: Settings, config: Config) -> None:
+    if settings.strategy is not Strategy.ONE_FOR_ONE:
+        raise ValueError(
+            f"Config.strategy={settings.strategy} needs Config.individual_stop=True "
+            "(a group restart stops services alone)"
+        )
+    if settings.reverse_shutdown:
+        raise ValueError(
+            "Config.reverse_shutdown=True needs Config.individual_stop=True "
+            "(it stops services one at a time)"
+        )
+    specs = iter(settings.specs)
+    for index, service in enumerate(config.services):
+        if service is not None:
+            check_shared_stop(settings, next(specs), f"Config.services[{index}]")
