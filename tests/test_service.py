@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from datetime import timedelta
@@ -251,6 +252,21 @@ class TestNewService:
         """new_service's name must not be empty."""
         with pytest.raises(ValueError, match=r"^name must not be empty, got ''$"):
             new_service("", forever)
+
+    def test_without_options_it_is_the_default_spec(self) -> None:
+        """new_service() with no option builds its spec by a faster path: the
+        result is the spec ServiceSpec() makes, equal, hashable and frozen."""
+
+        async def fn() -> None:
+            await trio.sleep_forever()
+
+        spec = new_service("plain", fn)
+        assert spec == ServiceSpec(spec.service)
+        assert hash(spec) == hash(ServiceSpec(spec.service))
+        assert repr(spec) == repr(ServiceSpec(spec.service))
+        option = "ready"
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(spec, option, True)
 
     def test_new_service_takes_the_spec_options(self) -> None:
         """Keyword options of new_service() land on the returned ServiceSpec."""

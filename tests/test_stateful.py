@@ -129,6 +129,8 @@ class Program:
     restart_interval: float
     max_restarts: int | None
     max_seconds: float
+    individual_stop: bool = True
+    """False: no removal of a running service is possible, so none is tried."""
 
 
 run_scripts = st.builds(
@@ -175,6 +177,7 @@ def programs(draw: st.DrawFn) -> Program:
         restart_interval=draw(st.sampled_from([0.0, 0.25, 1.0, 2.5])),
         max_restarts=draw(st.sampled_from([0, 1, 3, 6])) if intensity else None,
         max_seconds=draw(st.sampled_from([0.0, 1.0, 2.5, 10.0])),
+        individual_stop=draw(st.booleans()),
     )
 
 
@@ -453,6 +456,7 @@ async def execute(program: Program) -> None:
             max_restarts=program.max_restarts,
             max_seconds=None if program.max_restarts is None else program.max_seconds,
             logger=QUIET,
+            individual_stop=program.individual_stop,
         )
     )
     for n, kind in enumerate(program.services):
@@ -514,7 +518,7 @@ async def execute(program: Program) -> None:
                 check_tables()
             else:
                 present = sorted(set(oracle.tracks) - oracle.removed)
-                if not present:
+                if not present or not program.individual_stop:
                     continue
                 service_id = present[step.pick % len(present)]
                 oracle.stop_requested(service_id, now)
