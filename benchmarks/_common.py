@@ -293,16 +293,23 @@ def paired(
 ) -> tuple[list[float], list[float]]:
     """Run both measurements ``repeat`` times, alternating which goes first, so
     that a burst of load on the machine hits both alike."""
-    library_samples: list[float] = []
-    baseline_samples: list[float] = []
-    for index in range(repeat):
-        if index % 2:
-            library_samples.append(library())
-            baseline_samples.append(baseline())
-        else:
-            baseline_samples.append(baseline())
-            library_samples.append(library())
+    baseline_samples, library_samples = rotated(repeat, [baseline, library])
     return library_samples, baseline_samples
+
+
+def rotated(
+    repeat: int, measurements: Sequence[Callable[[], float]]
+) -> list[list[float]]:
+    """Run every measurement ``repeat`` times, the order rotated by one at each
+    repetition (with two, :func:`paired`'s alternation), so that a burst of
+    load on the machine hits all alike. One list of samples per measurement."""
+    samples: list[list[float]] = [[] for _ in measurements]
+    count = len(measurements)
+    for index in range(repeat):
+        for step in range(count):
+            which = (index + step) % count
+            samples[which].append(measurements[which]())
+    return samples
 
 
 def reset_peak_memory() -> None:

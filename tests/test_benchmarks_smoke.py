@@ -15,9 +15,10 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
-# start_stop --quick: 2 gc modes x 3 listener counts x 2 sizes x 5 metrics, plus
-# 2 growth rows per gc mode and listener count.
-START_STOP_ROWS = 2 * 3 * 2 * 5 + 2 * 3 * 2
+# start_stop --quick: 2 gc modes x 4 library cases (0, 1 and 10 listeners, and
+# individual_stop=False) x 2 sizes x 5 metrics; the cancel-scope reference's 2
+# metrics per gc mode and size; 2 growth rows per gc mode and library case.
+START_STOP_ROWS = 2 * 4 * 2 * 5 + 2 * 2 * 2 + 2 * 4 * 2
 TRIOTP_ROWS = 1 + 2 * 4 if importlib.util.find_spec("triotp") is not None else 0
 
 
@@ -39,7 +40,7 @@ def run_benchmark(tmp_path: Path, script: str, *args: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("script", "rows"),
     [
-        ("restart_throughput.py", 1),
+        ("restart_throughput.py", 2),
         ("failure_latency.py", 2),
         ("start_stop.py", START_STOP_ROWS),
         ("triotp_compare.py", TRIOTP_ROWS),
@@ -69,4 +70,4 @@ def test_run_all_writes_one_table_of_every_benchmark(tmp_path: Path) -> None:
     if TRIOTP_ROWS:
         expected.add("triotp_compare")
     assert workloads == expected
-    assert len(result["rows"]) == 1 + 2 + START_STOP_ROWS + TRIOTP_ROWS
+    assert len(result["rows"]) == 2 + 2 + START_STOP_ROWS + TRIOTP_ROWS
