@@ -156,7 +156,8 @@ class Child:
         """Clear the run's state; its scope may serve the next run."""
         self.in_run = False
         self.starting = False
-        if self.scope is not None and self.scope.deadline != _INF:
+        # Only its own deadlines or a stop's timeout put a deadline on the scope.
+        if (self.timed or self.stop_deadline != _INF) and self.scope is not None:
             self.scope.deadline = _INF
         self.start_deadline = self.watchdog_deadline = self.stop_deadline = _INF
 
