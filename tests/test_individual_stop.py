@@ -204,6 +204,7 @@ async def test_remove_refuses_a_running_service_and_forgets_an_ended_one(
             await supervisor.remove(0)
         await trio.sleep(2)
         await supervisor.remove(1)
+        await trio.testing.wait_all_tasks_blocked()
         assert [(u.service_name, u.status) for u in supervisor.statuses()] == [
             ("steady", RUNNING)
         ]

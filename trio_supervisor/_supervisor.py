@@ -443,14 +443,10 @@ class Supervisor:
             self._record(child, Status.IDLE, None, now)
             child.ready_waiter = trio.Event()
         else:
-            # IDLE, replaced by RUNNING at once, matters only to those who see
-            # every change: at 100,000 services it is 100,000 updates.
-            if self._feeds or self._observers or self._logger.isEnabledFor(DEBUG):
-                self._record(child, Status.IDLE, None, now)
             # RUNNING as the task is handed to the scheduler, which runs a batch
             # of new tasks in no set order: so snapshots show services starting
             # in id order, at the same clock time as their first step.
-            self._record(child, Status.RUNNING, None, now)
+            self._record_start(child, now)
             self._first_run_done(child)
         self._nursery.start_soon(self._child_loop, child, now, name=child.name)
 
@@ -511,7 +507,6 @@ class Supervisor:
                             if self._stopping or child.stopping:
                                 return
                             now = trio.current_time()
-                            self._record(child, Status.IDLE, None, now)
                             kwargs = self._begin_run(child, scope, now, True)
                         error: BaseException | None = None
                         try:
@@ -567,9 +562,11 @@ class Supervisor:
         it when it was scheduled, and a ``ready`` service reports it itself."""
         child.begin_run(now, scope)
         if child.ready:
+            if restart:
+                self._record(child, Status.IDLE, None, now)
             return {"task_status": ReadyStatus(partial(self._ready, child, child.runs))}
         if restart:
-            self._record(child, Status.RUNNING, None, now)
+            self._record_start(child, now)
         return _NO_KWARGS
 
     def _end_run(
@@ -789,16 +786,42 @@ class Supervisor:
             feed.push(update)
         if self._observers:
             self._notify_observers(update)
-        logger = self._logger
-        if logger.isEnabledFor(DEBUG):
-            logger.debug(
-                "service %s (id %d): %s",
-                child.name,
-                child.id,
-                status,
-                extra=child.log_extra(),
-            )
+        if self._logger.isEnabledFor(DEBUG):
+            self._log_status(child, status)
         return update
+
+    def _record_start(self, child: Child, now: float) -> None:
+        """Record a run that starts at once: IDLE then RUNNING at ``now``, as two
+        ``_record`` calls would, in one pass (every restart makes one). IDLE,
+        replaced at once, is made only for those who see every change."""
+        service_id = child.id
+        running = make_update(service_id, child.name, now, Status.RUNNING, None)
+        if service_id >= self._top_id:
+            self._table[service_id] = running
+            self._top_id = service_id
+        else:
+            self._top_id = put_in_id_order(self._table, running, self._top_id)
+        feeds, observers = self._feeds, self._observers
+        if feeds or observers:
+            idle = make_update(service_id, child.name, now, Status.IDLE, None)
+            for feed in feeds:
+                feed.push(idle)
+                feed.push(running)
+            if observers:
+                self._notify_observers(idle)
+                self._notify_observers(running)
+        if self._logger.isEnabledFor(DEBUG):
+            self._log_status(child, Status.IDLE)
+            self._log_status(child, Status.RUNNING)
+
+    def _log_status(self, child: Child, status: Status) -> None:
+        self._logger.debug(
+            "service %s (id %d): %s",
+            child.name,
+            child.id,
+            status,
+            extra=child.log_extra(),
+        )
 
     def _observe(
         self, observer: Callable[[StatusUpdate], object]
