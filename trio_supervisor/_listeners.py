@@ -110,6 +110,7 @@ class ListenerFeed:
     ) -> None:
         """Feed the listener until the channel closes and everything is delivered."""
         view: dict[int, StatusUpdate] = {}
+        updates = view.values()  # a live view: list(updates) is each snapshot
         top_id = -1
         receive = self.receive
         listener = self.listener
@@ -135,7 +136,7 @@ class ListenerFeed:
                     view.pop(change.service_id, None)
                 # What _call does, inline: this runs once per change.
                 try:
-                    result = listener(list(view.values()))
+                    result = listener(list(updates))
                     if result is not None and inspect.isawaitable(result):
                         await result
                 except BaseException as exc:
@@ -153,6 +154,7 @@ class ListenerFeed:
                 except trio.EndOfChannel:
                     closed = True
                 view = dict(table)
+                updates = view.values()
                 top_id = max(view, default=-1)
                 await self._call(list(view.values()), logger)
                 if closed:
