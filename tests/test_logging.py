@@ -102,6 +102,54 @@ class TestLevels:
         assert "raise error" in text
         assert text.endswith("ValueError: boom")
 
+    async def test_the_loggers_filters_and_record_factory_apply_to_failures(
+        self,
+        autojump_clock: trio.testing.MockClock,
+        caplog: pytest.LogCaptureFixture,
+        logger: logging.Logger,
+    ) -> None:
+        """The failure record comes from the application's record factory and goes
+        through the logger's filters, as Logger.error's would."""
+        factory = logging.getLogRecordFactory()
+
+        def tagging_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = factory(*args, **kwargs)
+            record.tag = "app"
+            return record
+
+        class DropFirst(logging.Filter):
+            def __init__(self) -> None:
+                super().__init__()
+                self.seen = 0
+
+            def filter(self, record: logging.LogRecord) -> bool:
+                if record.levelno != logging.ERROR:
+                    return True
+                self.seen += 1
+                return self.seen > 1
+
+        async def fail() -> None:
+            await trio.sleep(1)
+            raise ValueError("boom")
+
+        drop_first = DropFirst()
+        logger.addFilter(drop_first)
+        logging.setLogRecordFactory(tagging_factory)
+        try:
+            config = Config(
+                services=[new_service("svc", fail)], restart_interval=1, logger=logger
+            )
+            await run_for(4.5, config)
+        finally:
+            logging.setLogRecordFactory(factory)
+            logger.removeFilter(drop_first)
+        errors = [r for r in ours(caplog) if r.levelno == logging.ERROR]
+        assert drop_first.seen == 2  # failures at 1 and 3 s; the first dropped
+        assert [
+            (r.getMessage(), r.__dict__["tag"], r.__dict__["service_name"])
+            for r in errors
+        ] == [("service svc (id 0) failed: Error", "app", "svc")]
+
     async def test_panic_is_logged_at_error(
         self,
         autojump_clock: trio.testing.MockClock,

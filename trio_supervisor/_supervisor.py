@@ -48,7 +48,7 @@ _NO_KWARGS: dict[str, Any] = {}
 _NO_SCOPE = nullcontext()
 """What a restart loop enters instead of a cancel scope of its own, when the
 supervisor stops its services only all together (``individual_stop=False``)."""
-DEBUG, INFO = logging.DEBUG, logging.INFO
+DEBUG, INFO, ERROR = logging.DEBUG, logging.INFO, logging.ERROR
 _FAILURE_MESSAGE = "service %s (id %d) failed: %s"
 _FIRST_SLOW_STOP_WARNING = 1.0
 """Seconds after the longest shutdown timeout before naming services not yet ended."""
@@ -844,28 +844,33 @@ class Supervisor:
         if (
             err is None
             or update.status is Status.STOPPED
-            or not logger.isEnabledFor(logging.ERROR)
+            or not logger.isEnabledFor(ERROR)
         ):
             return
         args = (child.name, child.id, update.status)
         extra = child.log_extra()
         if type(logger) is logging.Logger:
-            # The record Logger.error would build, without its search of the
-            # stack for the caller: on the path of every failure. The service
-            # fields are set as makeRecord would, without its check that they
-            # do not clash with the record's own attributes (they do not).
-            record = logger.makeRecord(
+            # What Logger.error does, without its search of the stack for the
+            # caller, on the path of every failure: the record factory's record
+            # (makeRecord's, whose check that the service fields do not clash
+            # with the record's attributes is moot), then its handlers
+            # (handle's, whose filter() pass is moot without filters).
+            record = logging.getLogRecordFactory()(
                 logger.name,
-                logging.ERROR,
+                ERROR,
                 __file__,
                 _LOG_FAILURE_LINE,
                 _FAILURE_MESSAGE,
                 args,
                 (type(err), err, err.__traceback__),
                 "_log_failure",
+                None,
             )
             record.__dict__.update(extra)
-            logger.handle(record)
+            if logger.filters:
+                logger.handle(record)
+            else:
+                logger.callHandlers(record)
         else:
             logger.error(_FAILURE_MESSAGE, *args, exc_info=err, extra=extra)
 
