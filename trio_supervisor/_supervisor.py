@@ -111,6 +111,7 @@ class Supervisor:
         self._loops = 0
         self._loops_ended: trio.Event | None = None
         self._restarts: deque[StatusUpdate] | None = None
+        self._now: Callable[[], float] = trio.current_time
         self._group_requests: trio.MemorySendChannel[StatusUpdate] | None = None
 
     def __repr__(self) -> str:
@@ -298,6 +299,9 @@ class Supervisor:
         await trio.lowlevel.checkpoint_if_cancelled()
 
     def _reset(self) -> None:
+        # trio.current_time(), one call deep instead of three: every status
+        # change reads it.
+        self._now = trio.lowlevel.current_clock().current_time
         self._runs += 1
         self._stopping = False
         self._set_phase(Phase.STARTING)
@@ -506,7 +510,7 @@ class Supervisor:
                                 await trio.lowlevel.checkpoint()
                             if self._stopping or child.stopping:
                                 return
-                            now = trio.current_time()
+                            now = self._now()
                             kwargs = self._begin_run(child, scope, now, True)
                         error: BaseException | None = None
                         try:
@@ -773,7 +777,7 @@ class Supervisor:
         update = make_update(
             service_id,
             child.name,
-            trio.current_time() if now is None else now,
+            self._now() if now is None else now,
             status,
             err,
         )
