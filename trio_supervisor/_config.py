@@ -81,7 +81,7 @@ class Config:
             ``start_timeout``, or a ``shutdown_timeout`` of its own. ``False``
             stops the services only all together, at shutdown, and saves the
             scope: about a quarter of the time to start and stop each service
-            and 0.9 KB of memory (for tens of thousands of alike services,
+            and 0.7 KB of memory (for tens of thousands of alike services,
             such as one per connection). `ValueError` for an option that
             needs the scope; `Supervisor.remove` only forgets services that
             have ended.
