@@ -249,9 +249,21 @@ def parse(arguments: argparse.ArgumentParser) -> argparse.Namespace:
     return args
 
 
-def finish(
-    args: argparse.Namespace, rows: Sequence[Row], notes: Sequence[str] = ()
+def script_main(
+    description: str | None,
+    collect: Callable[[bool, int], tuple[list[Row], list[str]]],
+    run_case: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
+    """What ``python benchmarks/<name>.py`` does: as a worker process
+    (``--worker CASES``, for scripts with a ``run_case``), run the cases and print
+    their results as JSON; else measure, print the table and write the JSON."""
+    if run_case is not None:
+        cases = worker_cases(sys.argv)
+        if cases is not None:
+            print(json.dumps([run_case(case) for case in cases]))
+            return
+    args = parse(parser(description))
+    rows, notes = collect(args.quick, args.repeat)
     print_table(rows, notes)
     if args.json is not None:
         write_json(args.json, rows, notes)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from _common import Row, finish, now, paired, parse, parser, percentile
+from _common import Row, now, paired, percentile, script_main
 
 WORKLOAD = "failure_latency"
 FAILURES = 5_000
@@ -154,9 +154,7 @@ def collect(quick: bool, repeat: int) -> tuple[list[Row], list[str]]:
 
 
 def main() -> None:
-    args = parse(parser(__doc__))
-    rows, notes = collect(args.quick, args.repeat)
-    finish(args, rows, notes)
+    script_main(__doc__, collect)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import math
 
-from _common import Row, best, finish, now, parse, parser, rotated
+from _common import Row, best, now, rotated, script_main
 
 WORKLOAD = "restart_throughput"
 RESTARTS = 20_000
@@ -205,9 +205,7 @@ def collect(quick: bool, repeat: int) -> tuple[list[Row], list[str]]:
 
 
 def main() -> None:
-    args = parse(parser(__doc__))
-    rows, notes = collect(args.quick, args.repeat)
-    finish(args, rows, notes)
+    script_main(__doc__, collect)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,6 @@ What was tried (Python 3.13, CPU clock, N = 100,000, gc off):
 from __future__ import annotations
 
 import gc
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,15 +104,12 @@ from _common import (
     Row,
     best,
     current_memory_bytes,
-    finish,
     now,
-    parse,
-    parser,
     peak_memory_bytes,
     reset_peak_memory,
     run_worker,
+    script_main,
     set_clock,
-    worker_cases,
 )
 
 WORKLOAD = "start_stop"
@@ -394,15 +390,7 @@ def collect(quick: bool, repeat: int) -> tuple[list[Row], list[str]]:
 
 
 def main() -> None:
-    cases = worker_cases(sys.argv)
-    if cases is not None:
-        import json
-
-        print(json.dumps([run_case(case) for case in cases]))
-        return
-    args = parse(parser(__doc__))
-    rows, notes = collect(args.quick, args.repeat)
-    finish(args, rows, notes)
+    script_main(__doc__, collect, run_case)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,16 +34,13 @@ from _common import (
     Row,
     best,
     current_memory_bytes,
-    finish,
     now,
     paired,
-    parse,
-    parser,
     peak_memory_bytes,
     reset_peak_memory,
     run_worker,
+    script_main,
     set_clock,
-    worker_cases,
 )
 
 WORKLOAD = "triotp_compare"
@@ -236,13 +232,7 @@ def collect(quick: bool, repeat: int) -> tuple[list[Row], list[str]]:
 
 
 def main() -> None:
-    cases = worker_cases(sys.argv)
-    if cases is not None:
-        print(json.dumps([run_case(case) for case in cases]))
-        return
-    args = parse(parser(__doc__))
-    rows, notes = collect(args.quick, args.repeat)
-    finish(args, rows, notes)
+    script_main(__doc__, collect, run_case)
 
 
 if __name__ == "__main__":
