@@ -773,19 +773,14 @@ class Supervisor:
         err: BaseException | None = None,
         now: float | None = None,
     ) -> StatusUpdate:
-        service_id = child.id
         update = make_update(
-            service_id,
+            child.id,
             child.name,
             self._now() if now is None else now,
             status,
             err,
         )
-        if service_id >= self._top_id:
-            self._table[service_id] = update
-            self._top_id = service_id
-        else:
-            self._top_id = put_in_id_order(self._table, update, self._top_id)
+        self._top_id = put_in_id_order(self._table, update, self._top_id)
         for feed in self._feeds:
             feed.push(update)
         if self._observers:
@@ -800,11 +795,7 @@ class Supervisor:
         replaced at once, is made only for those who see every change."""
         service_id = child.id
         running = make_update(service_id, child.name, now, Status.RUNNING, None)
-        if service_id >= self._top_id:
-            self._table[service_id] = running
-            self._top_id = service_id
-        else:
-            self._top_id = put_in_id_order(self._table, running, self._top_id)
+        self._top_id = put_in_id_order(self._table, running, self._top_id)
         feeds, observers = self._feeds, self._observers
         if feeds or observers:
             idle = make_update(service_id, child.name, now, Status.IDLE, None)
