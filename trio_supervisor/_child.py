@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from ._config import Settings
 
 _INF = math.inf
-_NO_KWARGS: dict[str, Any] = {}
 FATAL_EXCEPTIONS = (KeyboardInterrupt, SystemExit)
 
 
